@@ -70,6 +70,19 @@ def test_grpo_per_prompt_baseline() -> None:
         compute_advantages([1.0], ["x"], method="grpo")
 
 
+def test_grpo_singletons_fall_back_to_their_group() -> None:
+    # Two single responses of group a (proposals), one of group b, and a 2-sample prompt.
+    adv = compute_advantages(
+        [1.0, -1.0, 0.5, 1.0, -0.5],
+        ["a", "a", "b", "s", "s"],
+        method="grpo",
+        prompt_ids=["p1", "p2", "p3", "q", "q"],
+        eps=0.0,
+    )
+    s2 = math.sqrt(2.0)  # unbiased std of {1, -1}; of {1, -0.5}: 0.75 * sqrt(2)
+    assert adv == pytest.approx([1 / s2, -1 / s2, 0.0, 0.75 / (0.75 * s2), -0.75 / (0.75 * s2)])
+
+
 def test_bad_input_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown advantage method"):
         compute_advantages([1.0], ["x"], method="ppo")

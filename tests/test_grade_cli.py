@@ -56,7 +56,8 @@ def test_deduction_only_and_bad_lines(tmp_path: Path) -> None:
         "reward": 1.0,
         "reason": "correct",
     }
-    assert res[1]["format_ok"] and not res[1]["correct"] and res[1]["reward"] == 0.0
+    # Eq. 6: a well-formed wrong answer earns -0.5
+    assert res[1]["format_ok"] and not res[1]["correct"] and res[1]["reward"] == -0.5
     assert "literal" in res[2]["reason"]
     assert res[3]["format_ok"] is False and res[3]["reward"] == -1.0
     assert res[4]["id"] == "line 5" and "not JSON" in res[4]["reason"]
@@ -73,14 +74,16 @@ def test_reference_penalty_and_out_file(tmp_path: Path) -> None:
     rc, out, _ = run_grade(
         tmp_path,
         [{**row, "completion": done("output", "True")}],
+        "--reward",
+        "legacy",
         "--zero-reward-penalty",
-        "-0.5",
+        "-0.25",
         "--out",
         str(out_file),
     )
     assert rc == 1 and out == ["0 passed, 1 failed"]
     (line,) = out_file.read_text().splitlines()
-    assert json.loads(line)["reward"] == -0.5 and json.loads(line)["id"] == 7
+    assert json.loads(line)["reward"] == -0.25 and json.loads(line)["id"] == 7
 
 
 def test_missing_file_is_a_user_error(tmp_path: Path) -> None:

@@ -1,15 +1,14 @@
-"""Rewards (SPEC.md section 5): learnability edges, solver reward, the -1/0 and -1/-0.5 schemes."""
+"""Rewards (SPEC.md section 5): learnability edges, solver reward, Eq. 6 and the legacy scheme."""
 
 from __future__ import annotations
 
 import pytest
 
 from azr.rewards import (
-    RewardConfig,
+    answer_reward,
     final_reward,
-    final_reward_cfg,
-    format_reward,
     learnability_reward,
+    proposer_reward,
     solve_rate,
     solver_reward,
 )
@@ -49,27 +48,56 @@ def test_solve_rate() -> None:
     assert solve_rate([True, False]) == 0.5
 
 
-def test_solver_and_format_rewards() -> None:
+def test_solver_reward() -> None:
     assert solver_reward(True) == 1.0
     assert solver_reward(False) == 0.0
-    assert format_reward(True) == 0.0
-    assert format_reward(False) == -1.0
 
 
-def test_final_reward_paper_scheme() -> None:
-    assert final_reward(False, True, 1.0) == -1.0  # ill formed beats everything
-    assert final_reward(True, False, 0.9) == -1.0  # invalid proposal
-    assert final_reward(True, True, 0.0) == 0.0  # well formed, role reward 0 (paper)
-    assert final_reward(True, True, 1.0) == 1.0
+@pytest.mark.parametrize(
+    ("format_ok", "valid", "learnability", "expected"),
+    [
+        (False, False, 0.0, -1.0),  # format error
+        (True, False, 0.0, -0.5),  # well formed, fails validation (or copies the example)
+        (True, True, 0.0, 0.0),  # valid, always/never solved: learnability 0 is kept
+        (True, True, 0.625, 0.625),  # valid and learnable: 1 - 3/8
+    ],
+)
+def test_proposer_reward_paper_eq6(
+    format_ok: bool, valid: bool, learnability: float, expected: float
+) -> None:
+    assert proposer_reward(format_ok, valid, learnability) == expected
+
+
+@pytest.mark.parametrize(
+    ("format_ok", "correct", "expected"),
+    [(False, False, -1.0), (True, False, -0.5), (True, True, 1.0)],
+)
+def test_answer_reward_paper_eq6(format_ok: bool, correct: bool, expected: float) -> None:
+    assert answer_reward(format_ok, correct) == expected
+
+
+def test_paper_is_the_default_and_format_beats_everything() -> None:
+    assert final_reward(False, True, 1.0) == -1.0
+    assert final_reward(True, False, 0.0) == -0.5
     assert final_reward(True, True, 0.375) == 0.375
+    # A learnability of 0 from n/n or 0/n solved attempts stays 0 for a valid proposal.
+    assert proposer_reward(True, True, learnability_reward(8, 8)) == 0.0
+    assert proposer_reward(True, True, learnability_reward(0, 8)) == 0.0
 
 
-def test_final_reward_reference_scheme() -> None:
-    cfg = RewardConfig.reference()
-    assert final_reward_cfg(True, True, 0.0, cfg) == -0.5
-    assert final_reward_cfg(False, True, 0.0, cfg) == -1.0
-    assert final_reward_cfg(True, True, 1.0, cfg) == 1.0
-    assert final_reward(True, True, 0.0, zero_reward_penalty=-0.5) == -0.5
-    # A proposer whose task is always solved (n/n) earns 0 -> the zero-reward penalty.
-    assert final_reward_cfg(True, True, learnability_reward(8, 8), cfg) == -0.5
-    assert final_reward_cfg(True, True, learnability_reward(0, 8), RewardConfig()) == 0.0
+def test_legacy_scheme() -> None:
+    legacy = {"scheme": "legacy"}
+    assert proposer_reward(False, False, 0.0, **legacy) == -1.0
+    assert proposer_reward(True, False, 0.0, **legacy) == -1.0  # invalid counts as ill formed
+    assert proposer_reward(True, True, 0.0, **legacy) == 0.0
+    assert proposer_reward(True, True, 0.0, **legacy, zero_reward_penalty=-0.5) == -0.5
+    assert proposer_reward(True, True, 0.25, **legacy, zero_reward_penalty=-0.5) == 0.25
+    assert answer_reward(True, False, **legacy) == 0.0
+    assert answer_reward(True, False, **legacy, zero_reward_penalty=-0.5) == -0.5
+    assert answer_reward(True, True, **legacy) == 1.0
+    assert answer_reward(False, False, **legacy) == -1.0
+
+
+def test_unknown_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown reward scheme"):
+        final_reward(True, True, 1.0, scheme="nope")  # type: ignore[arg-type]

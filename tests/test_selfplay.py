@@ -205,3 +205,43 @@ def test_tensorboard_events_when_installed(tmp_path: Path, executor_factory: Any
         executor_factory=executor_factory,
     )
     assert list((run / "tb").glob("events.out.tfevents.*"))
+
+
+def test_grpo_trains_on_learnability_samples_with_nonzero_advantages(
+    tmp_path: Path, executor_factory: Any
+) -> None:
+    policy = oracle_policy()
+    cfg = cfg_for("selfplay.advantage=grpo", "selfplay.learnability_samples=4", steps=2)
+    train(
+        cfg,
+        tmp_path / "run",
+        progress=Progress(quiet=True),
+        policy_factory=lambda _c: policy,
+        executor_factory=executor_factory,
+    )
+    samples = read_jsonl(tmp_path / "run" / "samples.jsonl")
+    attempts = [s for s in samples if s["purpose"] == "learnability" and s["step"] >= 1]
+    assert attempts and all("advantage" in s for s in attempts)
+    # The oracle solves some attempts of a task and not others: a per-prompt baseline gives
+    # them non-zero advantages, and the update sees them.
+    assert any(abs(s["advantage"]) > 0 for s in attempts)
+    n_trained = sum(1 for s in samples if s["step"] >= 1)
+    assert sum(len(b.samples) for b in policy.batches) == n_trained
+
+
+def test_skip_zero_advantage_keeps_the_token_mean_denominator(
+    tmp_path: Path, executor_factory: Any
+) -> None:
+    policy = ScriptedPolicy(["no tags at all"])  # every reward -1: every advantage 0
+    train(
+        cfg_for("selfplay.skip_zero_advantage=true", steps=1),
+        tmp_path / "run",
+        progress=Progress(quiet=True),
+        policy_factory=lambda _c: policy,
+        executor_factory=executor_factory,
+    )
+    (batch,) = policy.batches
+    assert batch.samples == []
+    assert batch.norm_tokens is not None and batch.norm_tokens > 0
+    metrics = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert metrics[0]["update/skipped_zero_advantage"] == 12.0

@@ -211,6 +211,7 @@ def test_help_is_fast_and_lists_flags() -> None:
         "--device",
         "--seed",
         "--solve-from",
+        "--reward",
         "--zero-reward-penalty",
         "--advantage",
         "--set",

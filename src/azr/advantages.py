@@ -9,7 +9,8 @@ response's tokens.
   variance are taken over tokens, i.e. each response weighs as many times as it has tokens, so
   long responses pull the baseline towards themselves. Needs ``lengths``.
 - ``"grpo"``: a per-prompt baseline, A = (r - mean_p) / (std_p + eps) over the responses to
-  the same prompt (``prompt_ids``); useful when several responses per prompt are sampled.
+  the same prompt (``prompt_ids``); a response that is the only one of its prompt (proposals,
+  single solver answers) falls back to TRR++ among the other single responses of its group.
 
 Standard deviations are unbiased (ddof = 1, as ``torch.std`` in veRL); a group of one response,
 or a group whose rewards (or token-weighted variance) are all equal, gets advantage 0.
@@ -80,8 +81,15 @@ def compute_advantages(
     elif method == "grpo":
         if prompt_ids is None or len(prompt_ids) != n:
             raise ValueError("method 'grpo' needs one prompt id per response")
+        singles: list[int] = []
         for idx in _group_indices(prompt_ids).values():
-            adv[idx] = _normalise(r[idx], np.ones(len(idx)), eps)
+            if len(idx) == 1:
+                singles.extend(idx)
+            else:
+                adv[idx] = _normalise(r[idx], np.ones(len(idx)), eps)
+        for idx in _group_indices([groups[i] for i in singles]).values():
+            members = [singles[i] for i in idx]
+            adv[members] = _normalise(r[members], np.ones(len(members)), eps)
     else:
         raise ValueError(f"unknown advantage method {method!r}; use one of {', '.join(METHODS)}")
     return [float(a) for a in adv]

@@ -106,14 +106,26 @@ class SelfPlayConfig(_Section):
         default="same-step",
         description="solver batch leads with this step's tasks (paper) or last step's (reference)",
     )
+    reward: Literal["paper", "legacy"] = Field(
+        default="paper",
+        description="paper: Eq. 6 (format error -1, well formed but wrong/invalid -0.5, else the "
+        "role reward); legacy: azr's earlier -1 / zero_reward_penalty scheme, for ablations",
+    )
     zero_reward_penalty: float = Field(
         default=0.0,
         ge=-1,
         le=0,
-        description="reward of a well-formed response with role reward 0 (paper 0, reference -0.5)",
+        description="legacy scheme only: reward of a well-formed response with role reward 0",
     )
     advantage: Literal["trr++", "token_whiten", "grpo"] = Field(
-        default="trr++", description="per-sample TRR++ (paper), token-whitened (reference), or GRPO"
+        default="trr++",
+        description="per-sample TRR++ (paper), token-whitened (reference), or GRPO (per-prompt "
+        "baseline over the n learnability samples, which then join the update)",
+    )
+    skip_zero_advantage: bool = Field(
+        default=False,
+        description="leave responses whose advantage is exactly 0 out of the update (they add "
+        "no policy gradient; only their entropy-bonus term is lost); saves update time",
     )
 
 

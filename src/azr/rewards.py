@@ -1,31 +1,28 @@
 """Rewards of Absolute Zero (SPEC.md section 5) as small pure functions.
 
-A response's final reward is -1 when it is ill formed or proposes an invalid task; otherwise its
-role reward (learnability for proposers, correctness for solvers), except that a role reward of 0
-may be replaced by a penalty: 0 in the paper (the default), -0.5 in the reference code.
+The final reward of a response (paper Eq. 6, which the reference code also implements) is:
+
+- ``-1`` for a **format error** (the ``<think>``/``<answer>`` structure or a required block is
+  missing);
+- ``-0.5`` for a response that is **well formatted but wrong**: a wrong answer, or a proposal
+  that fails validation (including a copy of the prompt's worked example);
+- otherwise (a *passable* response) its **role reward**: learnability ``1 - r`` for a valid
+  proposal (0 when its task is always or never solved), 1 for a correct answer.
+
+``scheme="legacy"`` keeps azr's earlier scheme for ablations: -1 for a format error *or* an
+invalid proposal, and a role reward of 0 (a wrong answer, or a proposal with learnability 0)
+becomes ``zero_reward_penalty`` (0 by default).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Literal
 
-PAPER_ZERO_REWARD = 0.0
-REFERENCE_ZERO_REWARD = -0.5
-FORMAT_PENALTY = -1.0
-
-
-@dataclass(frozen=True)
-class RewardConfig:
-    """The penalty scheme; defaults follow the paper."""
-
-    format_penalty: float = FORMAT_PENALTY  # ill-formed response or invalid proposal
-    zero_reward_penalty: float = PAPER_ZERO_REWARD  # well formed, role reward 0 (ref: -0.5)
-
-    @classmethod
-    def reference(cls) -> RewardConfig:
-        """The reference code's scheme (-1 / -0.5)."""
-        return cls(zero_reward_penalty=REFERENCE_ZERO_REWARD)
+RewardScheme = Literal["paper", "legacy"]
+SCHEMES: tuple[RewardScheme, ...] = ("paper", "legacy")
+FORMAT_PENALTY = -1.0  # a format error (both schemes)
+WRONG_PENALTY = -0.5  # well formatted but wrong or invalid (paper Eq. 6)
 
 
 def solve_rate(outcomes: Sequence[bool | float]) -> float:
@@ -70,33 +67,62 @@ def solver_reward(correct: bool) -> float:
     return 1.0 if correct else 0.0
 
 
-def format_reward(format_ok: bool, *, format_penalty: float = FORMAT_PENALTY) -> float:
-    """The format component alone: 0 when well formed, the penalty (-1) otherwise."""
-    return 0.0 if format_ok else format_penalty
-
-
 def final_reward(
     format_ok: bool,
-    valid: bool,
+    passable: bool,
     role_reward: float,
     *,
-    zero_reward_penalty: float = PAPER_ZERO_REWARD,
-    format_penalty: float = FORMAT_PENALTY,
+    scheme: RewardScheme = "paper",
+    zero_reward_penalty: float = 0.0,
 ) -> float:
-    """Reward of one response: penalty if ill formed/invalid, else role reward (0 -> penalty)."""
-    if not format_ok or not valid:
-        return format_penalty
-    if role_reward == 0.0:
-        return zero_reward_penalty
-    return float(role_reward)
+    """Reward of one response (see the module docstring).
+
+    `passable`: a proposal that passed validation, or a correct answer. `role_reward`: the
+    proposal's learnability reward or the solver's `solver_reward`. `zero_reward_penalty` is
+    used by the legacy scheme only.
+    """
+    if not format_ok:
+        return FORMAT_PENALTY
+    if scheme == "paper":
+        return float(role_reward) if passable else WRONG_PENALTY
+    if scheme == "legacy":
+        # A well-formed wrong answer (or a role reward of 0) earns the zero-reward penalty.
+        return float(role_reward) if passable and role_reward != 0.0 else zero_reward_penalty
+    raise ValueError(f"unknown reward scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
 
 
-def final_reward_cfg(format_ok: bool, valid: bool, role_reward: float, cfg: RewardConfig) -> float:
-    """`final_reward` with the penalties taken from a `RewardConfig`."""
+def proposer_reward(
+    format_ok: bool,
+    valid: bool,
+    learnability: float,
+    *,
+    scheme: RewardScheme = "paper",
+    zero_reward_penalty: float = 0.0,
+) -> float:
+    """Final reward of a proposal: its learnability when valid (see `final_reward`)."""
+    if scheme == "legacy" and format_ok and not valid:
+        return FORMAT_PENALTY  # legacy: an invalid proposal counts as ill formed
     return final_reward(
         format_ok,
         valid,
-        role_reward,
-        zero_reward_penalty=cfg.zero_reward_penalty,
-        format_penalty=cfg.format_penalty,
+        learnability if valid else 0.0,
+        scheme=scheme,
+        zero_reward_penalty=zero_reward_penalty,
+    )
+
+
+def answer_reward(
+    format_ok: bool,
+    correct: bool,
+    *,
+    scheme: RewardScheme = "paper",
+    zero_reward_penalty: float = 0.0,
+) -> float:
+    """Final reward of a solver answer: 1 when correct (see `final_reward`)."""
+    return final_reward(
+        format_ok,
+        correct,
+        solver_reward(correct),
+        scheme=scheme,
+        zero_reward_penalty=zero_reward_penalty,
     )

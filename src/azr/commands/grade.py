@@ -84,11 +84,18 @@ def register(app: typer.Typer) -> None:
         isolation: Annotated[
             str, typer.Option("--isolation", help="Sandbox isolation: auto, bwrap or none.")
         ] = "auto",
+        reward: Annotated[
+            str,
+            typer.Option(
+                "--reward",
+                help="paper (Eq. 6: format error -1, wrong -0.5, correct 1) or legacy.",
+            ),
+        ] = "paper",
         zero_reward_penalty: Annotated[
             float,
             typer.Option(
                 "--zero-reward-penalty",
-                help="Reward of a well-formed wrong answer: 0 (paper) or -0.5 (reference).",
+                help="Legacy scheme only: reward of a well-formed wrong answer.",
             ),
         ] = 0.0,
         primed: Annotated[
@@ -99,10 +106,12 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
 
         from azr.errors import UserError
-        from azr.rewards import final_reward, solver_reward
+        from azr.rewards import SCHEMES, answer_reward
         from azr.tasks import TaskType
         from azr.tasks.engine import grade_mixed
 
+        if reward not in SCHEMES:
+            raise UserError(f"--reward must be one of: {', '.join(SCHEMES)} (got {reward!r})")
         if timeout <= 0:
             raise UserError("--timeout must be positive")
         if workers < 0:
@@ -124,10 +133,10 @@ def register(app: typer.Typer) -> None:
                         row.update(
                             format_ok=res.format_ok,
                             correct=res.correct,
-                            reward=final_reward(
+                            reward=answer_reward(
                                 res.format_ok,
-                                True,
-                                solver_reward(res.correct),
+                                res.correct,
+                                scheme=reward,  # type: ignore[arg-type]
                                 zero_reward_penalty=zero_reward_penalty,
                             ),
                             reason=res.reason,

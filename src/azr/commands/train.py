@@ -14,6 +14,7 @@ def _overrides(
     device: str | None,
     seed: int | None,
     solve_from: str | None,
+    reward: str | None,
     zero_reward_penalty: float | None,
     advantage: str | None,
     sets: list[str] | None,
@@ -27,6 +28,7 @@ def _overrides(
         "run": {"steps": steps, "seed": seed},
         "selfplay": {
             "solve_tasks_from": solve_from,
+            "reward": reward,
             "zero_reward_penalty": zero_reward_penalty,
             "advantage": advantage,
         },
@@ -66,9 +68,13 @@ def register(app: typer.Typer) -> None:
                 "--solve-from", help="same-step (paper, default) or previous-step (reference)"
             ),
         ] = None,
+        reward: Annotated[
+            str | None,
+            typer.Option(help="paper (Eq. 6, default) or legacy (ablations)"),
+        ] = None,
         zero_reward_penalty: Annotated[
             float | None,
-            typer.Option(help="reward of a well-formed zero-reward response: 0 (paper), -0.5"),
+            typer.Option(help="legacy reward only: reward of a well-formed zero-reward response"),
         ] = None,
         advantage: Annotated[
             str | None, typer.Option(help="trr++ (default), token_whiten (reference) or grpo")
@@ -89,7 +95,7 @@ def register(app: typer.Typer) -> None:
         from azr.selfplay.progress import Progress
 
         layers = _overrides(
-            model, steps, device, seed, solve_from, zero_reward_penalty, advantage, sets
+            model, steps, device, seed, solve_from, reward, zero_reward_penalty, advantage, sets
         )
         if resume:
             if run_dir is None:

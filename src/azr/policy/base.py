@@ -48,6 +48,10 @@ class UpdateBatch:
     """Everything one policy update consumes."""
 
     samples: list[UpdateSample]
+    # Tokens the token-mean loss divides by; None = the samples' own completion tokens. The loop
+    # counts responses left out of the update (zero advantage) here, so the gradient is as if
+    # they were included.
+    norm_tokens: int | None = None
 
 
 class Policy(ABC):

@@ -255,6 +255,8 @@ class HFPolicy(Policy):
             if not s.completion.prompt_token_ids:
                 s.completion.prompt_token_ids = self.encode(s.completion.prompt)
         total = sum(len(s.completion.token_ids) for s in samples)
+        if batch.norm_tokens is not None and total > 0:
+            total = max(total, int(batch.norm_tokens))
         if total == 0:
             return {"loss": 0.0, "tokens": 0.0, "samples": 0.0, "time_s": 0.0, "skipped": 1.0}
         if cfg.kl_coef > 0 and not self.is_lora and self._ref_model is None:

@@ -22,7 +22,7 @@ HIGHLIGHTS = (
     "selfplay.learnability_samples",
     "selfplay.advantage",
     "selfplay.solve_tasks_from",
-    "selfplay.zero_reward_penalty",
+    "selfplay.reward",
     "optim.lr",
     "sampling.temperature",
     "sampling.proposer_max_new_tokens",

@@ -18,7 +18,7 @@ import numpy as np
 from azr.buffers import TaskStore, dedup_key
 from azr.config import TrainConfig
 from azr.policy.base import Completion, Policy, SamplingParams, UpdateBatch, UpdateSample
-from azr.rewards import final_reward, learnability_reward, solver_reward
+from azr.rewards import answer_reward, learnability_reward, proposer_reward
 from azr.selfplay.progress import PhaseTimer, Progress
 from azr.selfplay.records import (
     IDENTITY_INDUCTION_INPUTS,
@@ -334,7 +334,7 @@ class SelfPlay:
             self.timer.phase("execution"),
         ):
             grades = engine.grade_mixed(self.executor, items, self._primed)
-        zp = sp.zero_reward_penalty
+        scheme = {"scheme": sp.reward, "zero_reward_penalty": sp.zero_reward_penalty}
         for g, gr in zip(solves + attempts, grades, strict=True):
             g.format_ok, g.valid, g.correct, g.reason = (
                 gr.format_ok,
@@ -342,9 +342,7 @@ class SelfPlay:
                 gr.correct,
                 gr.reason,
             )
-            g.reward = final_reward(
-                gr.format_ok, True, solver_reward(gr.correct), zero_reward_penalty=zp
-            )
+            g.reward = answer_reward(gr.format_ok, gr.correct, **scheme)
         # 6. proposer rewards from the learnability attempts
         outcomes: dict[str, list[bool]] = {}
         for a, owner in zip(attempts, owners, strict=True):
@@ -355,9 +353,10 @@ class SelfPlay:
                 hits = outcomes.get(g.prompt_id, [])
                 g.solve_rate = sum(hits) / len(hits) if hits else 0.0
                 role_reward = learnability_reward(sum(hits), len(hits))
-            g.reward = final_reward(g.format_ok, g.valid, role_reward, zero_reward_penalty=zp)
-        # 7. advantages per task x role group, one update
-        trained = allp + solves
+            g.reward = proposer_reward(g.format_ok, g.valid, role_reward, **scheme)
+        # 7. advantages per task x role group, one update (GRPO also trains on the n attempts
+        # of each proposal: they are the only responses that share a prompt)
+        trained = allp + solves + (attempts if sp.advantage == "grpo" else [])
         update_metrics = self.update(trained, step)
         result.generations = allp + solves + attempts
         result.new_tasks = [
@@ -370,26 +369,30 @@ class SelfPlay:
         """TRR++ advantages over the six groups and one policy update."""
         from azr.advantages import compute_advantages
 
+        sp = self.cfg.selfplay
         rewards = [float(g.reward or 0.0) for g in trained]
         groups = [f"{g.task_type}/{g.role}" for g in trained]
         lengths = [max(1, g.n_tokens) for g in trained]
         adv = compute_advantages(
             rewards,
             groups,
-            method=self.cfg.selfplay.advantage,
+            method=sp.advantage,
             lengths=lengths,
-            prompt_ids=[g.prompt_id for g in trained],
+            prompt_ids=[g.extra.get("prompt_as", g.prompt_id) for g in trained],
         )
-        samples = [
-            UpdateSample(g.completion, float(a))
-            for g, a in zip(trained, adv, strict=True)
-            if g.completion is not None
-        ]
         for g, a in zip(trained, adv, strict=True):
             g.extra["advantage"] = round(float(a), 4)
+        pairs = [(g.completion, float(a)) for g, a in zip(trained, adv, strict=True)]
+        pairs = [(c, a) for c, a in pairs if c is not None]
+        # The loss is a token mean over every trained response, skipped ones included, so
+        # skipping zero-advantage responses leaves the policy gradient exactly as it was.
+        norm = sum(len(c.token_ids) for c, _ in pairs)
+        samples = [UpdateSample(c, a) for c, a in pairs if a != 0.0 or not sp.skip_zero_advantage]
         with (
             self.progress.phase(f"step {step}: updating on {len(samples)} responses"),
             self.timer.phase("update"),
         ):
-            metrics = self.policy.update(UpdateBatch(samples))
-        return {f"update/{k}": float(v) for k, v in metrics.items()}
+            metrics = self.policy.update(UpdateBatch(samples, norm_tokens=norm))
+        out = {f"update/{k}": float(v) for k, v in metrics.items()}
+        out["update/skipped_zero_advantage"] = float(len(pairs) - len(samples))
+        return out
