@@ -1,0 +1,1 @@
+"""Bridges from azr's engine-agnostic core to external training engines (optional extras)."""
