@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     show = "--print-config" in args
     args = [a for a in args if a != "--print-config"]
     try:
-        from azr.integrations.verl.settings import compose, validate_with_verl
+        from azr.integrations.verl.settings import check, compose, validate_with_verl
 
         preset = next((a.split("=", 1)[1] for a in args if a.startswith("preset=")), None)
         overrides = [a for a in args if not a.startswith("preset=")]
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         if show:
             print(OmegaConf.to_yaml(cfg))
             return 0
+        check(cfg)
         validate_with_verl(cfg)
         from azr.integrations.verl.trainer import run
 
