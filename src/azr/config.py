@@ -135,7 +135,9 @@ class ExecutorConfig(_Section):
     workers: int | None = Field(default=None, ge=1, description="None = one per core")
     timeout_s: float = Field(default=10.0, gt=0)
     memory_mb: int = Field(default=2048, ge=64)
-    isolation: str = Field(default="auto", description="auto, bwrap or none")
+    isolation: Literal["auto", "bwrap", "none"] = Field(
+        default="auto", description="auto, bwrap or none"
+    )
 
 
 class RunConfig(_Section):
@@ -146,7 +148,12 @@ class RunConfig(_Section):
     checkpoint_every: int = Field(
         default=1, ge=1, description="steps between checkpoints; resume restarts after the last one"
     )
-    keep_checkpoints: int = Field(default=2, ge=1, description="newest checkpoints kept on disk")
+    keep_checkpoints: int = Field(
+        default=1,
+        ge=1,
+        description="newest checkpoints kept on disk; only the newest keeps the optimiser state "
+        "(all that resume needs), older ones keep their weights for evaluation",
+    )
     tensorboard: bool = Field(default=True, description="write TensorBoard events when installed")
 
 

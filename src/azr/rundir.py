@@ -6,7 +6,8 @@ Layout::
     RUN/buffers.sqlite       task buffers + step and checkpoint records (azr.buffers)
     RUN/metrics.jsonl        one line per step
     RUN/samples.jsonl        every generation, chain of thought included
-    RUN/checkpoints/step-N/  policy.save() output + loop_state.json
+    RUN/checkpoints/step-NNNNNN/  policy.save() output + loop_state.json (the newest one has the
+                                  optimiser state too; older ones only weights)
     RUN/tb/                  TensorBoard events (when tensorboard is installed)
     RUN/.lock                held while a trainer uses the directory
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -35,6 +37,8 @@ STORE = "buffers.sqlite"
 METRICS = "metrics.jsonl"
 SAMPLES = "samples.jsonl"
 CHECKPOINTS = "checkpoints"
+# Files of a policy checkpoint (azr.policy.checkpoint) that only resuming from it needs.
+RESUME_ONLY = ("optimizer.pt",)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -226,6 +230,11 @@ class RunDir:
         for old_step, rel in self.store.checkpoints()[:-keep]:
             self.store.forget_checkpoint(old_step)
             shutil.rmtree(self.path / rel, ignore_errors=True)
+        for _, rel in self.store.checkpoints()[:-1]:
+            # Resume starts from the newest checkpoint only: older ones keep their weights (for
+            # evaluation, `RUN@STEP`) but not the optimiser state, twice the weights' size.
+            for name in RESUME_ONLY:
+                (self.path / rel / "policy" / name).unlink(missing_ok=True)
         return final
 
     def remove_stale_checkpoints(self) -> None:
@@ -248,3 +257,38 @@ def resume_config(path: Path, overrides: list[dict[str, Any]]) -> TrainConfig:
         return build_config([stored, *overrides])
     except UserError as exc:
         raise UserError(f"{path / CONFIG}: {exc}") from None
+
+
+def run_checkpoint(name: str) -> Path | None:
+    """The policy checkpoint that a model name `RUN_DIR` or `RUN_DIR@N` stands for.
+
+    `RUN_DIR` is the newest checkpoint of a run directory, `RUN_DIR@N` the checkpoint of step
+    N. None when `name` is not a run directory (then it is some other kind of model name).
+    Only complete checkpoints count (their `policy.json` is written last).
+    """
+    from azr.policy.models import CHECKPOINT_META
+
+    match = re.fullmatch(r"(.+)@(\d+)", name)
+    base, step = (match.group(1), int(match.group(2))) if match else (name, None)
+    run = Path(base).expanduser()
+    if not ((run / CONFIG).is_file() and (run / STORE).is_file()):
+        if step is not None and run.is_dir():
+            raise UserError(f"{name}: {run} is not an azr run directory (no {CONFIG})")
+        return None
+    found: dict[int, Path] = {}
+    root = run / CHECKPOINTS
+    for entry in root.glob("step-*") if root.is_dir() else []:
+        digits = entry.name[len("step-") :]
+        if digits.isdigit() and (entry / "policy" / CHECKPOINT_META).is_file():
+            found[int(digits)] = entry / "policy"
+    if not found:
+        raise UserError(f"run directory {run} has no checkpoint yet")
+    if step is None:
+        return found[max(found)]
+    if step not in found:
+        kept = ", ".join(str(s) for s in sorted(found))
+        raise UserError(
+            f"run directory {run} has no checkpoint of step {step} (kept: {kept}; "
+            "run.keep_checkpoints sets how many are kept)"
+        )
+    return found[step]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import typer
 
 bench_app = typer.Typer(
-    help="Throughput benchmarks; each prints one JSON object.", no_args_is_help=True
+    help="Throughput benchmarks; each prints one JSON object.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
 @bench_app.command("executor")
 def bench_executor(
-    data: str = typer.Option("", help="CRUXEval-style JSONL (default: ../shared/data/cruxeval)"),
+    data: str = typer.Option("", help="CRUXEval-style JSONL (default: $AZR_CRUXEVAL)"),
     repeat: int = typer.Option(10, help="how many times the programs are repeated"),
     rounds: int = typer.Option(5, help="alternating rounds of ours and the reference"),
     workers: int = typer.Option(0, help="sandbox workers (0: one per CPU core)"),
@@ -28,9 +30,15 @@ def bench_executor(
 
     if repeat < 1 or rounds < 1 or workers < 0:
         raise UserError("--repeat and --rounds must be at least 1, --workers at least 0")
+    if isolation not in ("auto", "bwrap", "none"):
+        raise UserError(f"--isolation must be auto, bwrap or none (got {isolation!r})")
     path = Path(data) if data else default_data_path()
     if path is None or not path.is_file():
-        raise UserError(f"no data file: {data or '../shared/data/cruxeval/cruxeval.jsonl'}")
+        if data:
+            raise UserError(f"no data file: {data}")
+        from azr.datapaths import cruxeval_missing
+
+        raise UserError(cruxeval_missing("--data PATH"))
     config = SandboxConfig(workers=workers or None, isolation=isolation)
     result = run_bench(path, repeat=repeat, rounds=rounds, config=config)
     print(json.dumps(result))
@@ -61,6 +69,10 @@ def bench_step(
             raise UserError(f"--{label} must be at least 1")
     if prompt_len < 1 or update_tokens < 1:
         raise UserError("--prompt-len and --update-tokens must be at least 1")
+    from azr.deps import quiet_transformers, require_model_backend
+
+    require_model_backend("azr bench step")
+    quiet_transformers()
     from azr.policy.bench import run_step_bench
 
     result = run_step_bench(

@@ -15,6 +15,7 @@ eval_app = typer.Typer(
         "`azr eval --model M --benchmark B` samples and scores; "
         "`azr eval score --benchmark B --generations FILE` scores generations made elsewhere."
     ),
+    rich_markup_mode=None,
 )
 
 
@@ -114,6 +115,10 @@ def eval_main(
         raise UserError("azr eval needs --model and --benchmark (or: azr eval score --help)")
     if prompt_style not in ("benchmark", "ours"):
         raise UserError("--prompt-style must be 'benchmark' or 'ours'")
+    from azr.deps import quiet_transformers, require_model_backend
+
+    require_model_backend("azr eval")
+    quiet_transformers()
     from azr.evaluate.app import run_eval
     from azr.evaluate.runner import SampleSettings
 

@@ -83,26 +83,39 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--set", help="any config value, e.g. --set selfplay.batch_size=8"),
         ] = None,
+        isolation: Annotated[
+            str | None,
+            typer.Option(help="sandbox: auto (default), bwrap, or none (no OS boundary)"),
+        ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only warnings")] = False,
     ) -> None:
         """Self-play training. With no arguments: SmolLM2-135M on CPU, preset cpu-demo."""
+        import sys
         import time
 
+        from azr.commands.train_checks import (
+            announcing_executor,
+            dir_size,
+            human_size,
+            is_run_dir,
+            resume_with_flags,
+        )
         from azr.config import resolve_config
+        from azr.deps import require_model_backend
         from azr.errors import UserError
-        from azr.rundir import resume_config
         from azr.selfplay import train
         from azr.selfplay.progress import Progress
+        from azr.selfplay.trainer import default_executor
 
         layers = _overrides(
             model, steps, device, seed, solve_from, reward, zero_reward_penalty, advantage, sets
         )
+        if isolation is not None:
+            layers.append({"executor": {"isolation": isolation}})
         if resume:
             if run_dir is None:
                 raise UserError("--resume needs --run-dir DIR (the run to continue)")
-            if config is not None or preset is not None:
-                raise UserError("--resume uses the run's own config.yaml; drop --config/--preset")
-            cfg = resume_config(run_dir, layers)
+            cfg = resume_with_flags(run_dir, preset, config, layers)
             from azr.rundir import RunDir
 
             stored = RunDir.read_config(run_dir).get("model", {})
@@ -115,6 +128,7 @@ def register(app: typer.Typer) -> None:
             cfg = resolve_config(preset, config, layers)
             if run_dir is None:
                 run_dir = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        require_model_backend("azr train")
         try:  # transformers' own bars (e.g. when saving checkpoints) would break up ours
             from transformers.utils import logging as hf_logging
 
@@ -122,18 +136,34 @@ def register(app: typer.Typer) -> None:
         except ImportError:
             pass
         progress = Progress(quiet=quiet)
-        progress.info(
-            f"azr train: model {cfg.model.name} on {cfg.model.device}, run directory {run_dir}"
-        )
-        summary = train(cfg, run_dir, resume=resume, progress=progress)
+        header = f"azr train: model {cfg.model.name} on {cfg.model.device}, run directory {run_dir}"
+        # Printed once the model and the sandbox are up, right before the run directory is
+        # created, so a wrong model name never announces a directory that will not exist.
+        executor = announcing_executor(default_executor, lambda: progress.info(header))
+        try:
+            summary = train(
+                cfg, run_dir, resume=resume, progress=progress, executor_factory=executor
+            )
+        except KeyboardInterrupt:
+            if is_run_dir(run_dir):
+                print(f"continue with: azr train --run-dir {run_dir} --resume", file=sys.stderr)
+            raise
         steps_done = max(0, summary.last_step - summary.first_step + 1)
+        size = human_size(dir_size(summary.run_dir))
+        if steps_done == 0 and not resume:
+            print(
+                f"seeded the buffers, trained no steps (--steps {summary.last_step}); run "
+                f"directory {summary.run_dir} ({size}); train with: azr train --run-dir "
+                f"{summary.run_dir} --resume --steps N"
+            )
+            return
         if steps_done == 0:
             print(
                 f"nothing to train: {summary.run_dir} is already at step "
-                f"{summary.first_step - 1} (>= --steps {summary.last_step})"
+                f"{summary.first_step - 1} (>= --steps {summary.last_step}); {size}"
             )
             return
         print(
             f"trained steps {summary.first_step}..{summary.last_step} ({steps_done} this run) "
-            f"in {summary.seconds:.0f}s; run directory {summary.run_dir}"
+            f"in {summary.seconds:.0f}s; run directory {summary.run_dir} ({size})"
         )

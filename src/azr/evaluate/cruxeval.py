@@ -27,7 +27,6 @@ from azr.evaluate.problems import (
     PromptStyle,
     register,
     resolve_records,
-    shared_data_dir,
     take,
 )
 
@@ -97,9 +96,12 @@ assert f(??) == {output}
 """
 
 
-def default_path() -> Path:
-    """Where the CRUXEval file lives in this project (`../shared/data/cruxeval`)."""
-    return shared_data_dir() / "cruxeval" / "cruxeval.jsonl"
+def default_path() -> Path | None:
+    """The CRUXEval file used without `--data`: `$AZR_CRUXEVAL` or the shared data folder
+    (see `azr.datapaths`); None when neither has it."""
+    from azr.datapaths import cruxeval_path
+
+    return cruxeval_path()
 
 
 def _official_test(gold: str, generation: str) -> str | None:
@@ -153,8 +155,13 @@ class CruxEval(Benchmark):
         self.description = f"CRUXEval {mode} prediction"
 
     def load(self, data: Path | None = None, limit: int | None = None) -> list[Problem]:
-        """CRUXEval records (`code`, `input`, `output`, `id`) from `data` or ../shared."""
-        records = resolve_records(data, default_path(), "CRUXEval")
+        """CRUXEval records (`code`, `input`, `output`, `id`) from `data` or `default_path()`."""
+        default = default_path()
+        if data is None and (default is None or not default.is_file()):
+            from azr.datapaths import cruxeval_missing
+
+            raise ValueError(cruxeval_missing())
+        records = resolve_records(data, default, "CRUXEval")
         problems = []
         for i, rec in enumerate(records):
             missing = [k for k in ("code", "input", "output") if not isinstance(rec.get(k), str)]

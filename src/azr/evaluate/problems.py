@@ -8,7 +8,6 @@ generations made elsewhere in exactly the format the benchmark's authors publish
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,15 +86,6 @@ class Benchmark(ABC):
             raise ValueError(
                 f"benchmark {self.name} offers scoring {', '.join(self.scorings)}, not {scoring!r}"
             )
-
-
-def shared_data_dir() -> Path:
-    """`../shared/data` relative to the repository root (or `$AZR_SHARED_DATA`)."""
-    env = os.environ.get("AZR_SHARED_DATA")
-    if env:
-        return Path(env)
-    # src/azr/evaluate/problems.py -> parents[3] is the repository root.
-    return Path(__file__).resolve().parents[4] / "shared" / "data"
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ sampling temperature; at temperature 1 and top-p 1 it is also the sampling distr
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,13 @@ class RowResult:
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     finish_reason: str = "length"  # "stop" (EOS or stop string) or "length"
+
+
+def cache_kwarg(model: Any) -> str:
+    """The forward() keyword of the KV cache: `cache` where transformers renamed
+    `past_key_values` (which then warns on every call), else `past_key_values`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def left_pad(
@@ -92,11 +100,12 @@ def sample_batch(
         return results
     ids, mask, pos = left_pad(prompt_ids, pad_id, device)
     cache = DynamicCache(config=model.config)
+    cache_kw = cache_kwarg(model)
     out = model(
         input_ids=ids,
         attention_mask=mask,
         position_ids=pos,
-        past_key_values=cache,
+        **{cache_kw: cache},
         use_cache=True,
         logits_to_keep=1,
     )
@@ -143,7 +152,7 @@ def sample_batch(
             input_ids=nxt[:, None],
             attention_mask=mask,
             position_ids=next_pos,
-            past_key_values=cache,
+            **{cache_kw: cache},
             use_cache=True,
         )
         logits = out.logits[:, -1, :]

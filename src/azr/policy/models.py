@@ -293,13 +293,18 @@ def load_model(name: str, device: str = "cpu", dtype: str | torch.dtype | None =
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but torch sees no CUDA device")
+    from azr.policy.gguf_progress import one_line_gguf_progress
+
+    one_line_gguf_progress()  # one progress line, not tqdm's, when a GGUF is converted
     key = ALIASES.get(name, name)
     if key == "smollm2-135m":
         return _load_smollm2(device, torch_dtype)
     if key.startswith("random:"):
         arch, _, seed = key[len("random:") :].partition("@")
         return random_model(arch, int(seed or 0), device, torch_dtype)
-    path = Path(name).expanduser()
+    from azr.rundir import run_checkpoint
+
+    path = run_checkpoint(name) or Path(name).expanduser()  # RUN_DIR or RUN_DIR@STEP
     if path.is_file() and path.suffix == ".gguf":
         return _load_pretrained(path.parent, device, torch_dtype, gguf_file=path.name)
     if path.is_dir():

@@ -52,15 +52,10 @@ for line in sys.stdin:
 
 
 def default_data_path() -> Path | None:
-    """CRUXEval's file in the shared data folder beside the repository, if present."""
-    repo = Path(__file__).resolve().parents[3]
-    for candidate in (
-        repo.parent / "shared" / "data" / "cruxeval" / "cruxeval.jsonl",
-        Path.cwd().parent / "shared" / "data" / "cruxeval" / "cruxeval.jsonl",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
+    """CRUXEval's file when no path is given: `$AZR_CRUXEVAL` or the shared data folder."""
+    from azr.datapaths import cruxeval_path
+
+    return cruxeval_path()
 
 
 def load_items(path: Path) -> list[tuple[str, str]]:
