@@ -1,11 +1,12 @@
-"""pass@k curves as a PNG: one panel per benchmark, one line per model, log-scale k."""
+"""pass@k curves as a PNG: one panel per benchmark, one line per model, the requested k on a
+log scale."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from azr.evaluate.runner import BenchmarkResult
@@ -14,34 +15,47 @@ if TYPE_CHECKING:
 def plot_curves(results: Sequence[BenchmarkResult], path: Path) -> Path | None:
     """Draw every result's pass@k curve into `path`; None (with a note) without matplotlib."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:
         print("azr: note: matplotlib is not installed; no pass@k plot written", file=sys.stderr)
         return None
+    fig = build_figure(results)
+    if fig is None:
+        return None
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def build_figure(results: Sequence[BenchmarkResult]) -> Any:
+    """The pass@k figure (matplotlib, no pyplot state): the requested k values (`--k`) of
+    each result, with their bootstrap CIs shaded; None when there is nothing to draw."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     benchmarks = list(dict.fromkeys(r.benchmark for r in results))
     if not benchmarks:
         return None
-    fig, axes = plt.subplots(
-        1, len(benchmarks), figsize=(4.8 * len(benchmarks), 3.8), squeeze=False
-    )
+    fig = Figure(figsize=(4.8 * len(benchmarks), 3.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(benchmarks), squeeze=False)
     for ax, bench in zip(axes[0], benchmarks, strict=True):
+        ax.set_xscale("log", base=2)
+        asked: set[int] = set()
         for res in (r for r in results if r.benchmark == bench):
-            ks = sorted(res.curve)
+            ks = sorted(res.pass_at_k)
+            asked.update(ks)
             if not ks:
                 continue
-            ax.plot(ks, [res.curve[k] for k in ks], marker="o", markersize=3, label=res.model)
-            # Shade the bootstrap CI where we have one (the requested k values).
-            ci_ks = sorted(res.ci95)
+            ax.plot(ks, [res.pass_at_k[k] for k in ks], marker="o", markersize=3, label=res.model)
+            ci_ks = sorted(k for k in res.ci95 if k in res.pass_at_k)
             ax.fill_between(
                 ci_ks,
                 [res.ci95[k][0] for k in ci_ks],
                 [res.ci95[k][1] for k in ci_ks],
                 alpha=0.12,
             )
-        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(asked), [str(k) for k in sorted(asked)])
+        ax.minorticks_off()
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("k (samples)")
         ax.set_ylabel("pass@k")
@@ -51,6 +65,4 @@ def plot_curves(results: Sequence[BenchmarkResult], path: Path) -> Path | None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig

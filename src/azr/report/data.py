@@ -264,7 +264,12 @@ def read_diversity(path: Path) -> Diversity:
     programs: dict[str, dict[str, set[str]]] = {}
     counts: dict[str, dict[str, int]] = {}
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        # With no -wal beside it, no trainer has the database open and every change is in the
+        # main file: read it as immutable, which creates no -wal/-shm files to leave behind.
+        # Otherwise read it like any WAL reader (those files exist already).
+        live = path.with_name(path.name + "-wal").exists()
+        mode = "mode=ro" if live else "immutable=1"
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=5)
         try:
             rows = db.execute("SELECT task_type, payload, evicted_step FROM tasks")
             for task_type, payload, evicted in rows:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +34,6 @@ class Plot:
 _DENSE = 60
 
 
-def _marks(n: int) -> dict[str, Any]:
-    """Point markers for short runs only."""
-    return {"marker": "o", "markersize": 3} if n <= _DENSE else {}
-
-
 def smooth(ys: list[float], window: int) -> list[float]:
     """Trailing mean over `window` points, NaNs ignored (NaN where a window has none)."""
     out: list[float] = []
@@ -49,6 +45,35 @@ def smooth(ys: list[float], window: int) -> list[float]:
             total, count = total - ys[i - window], count - 1
         out.append(total / count if count else float("nan"))
     return out
+
+
+def dodge(series: list[list[float]], gap: float) -> list[list[float]]:
+    """Lines that share a value at a step are drawn `gap` apart there, centred on the value.
+
+    Six groups with equal rewards would otherwise be one visible line. Values that no other
+    line shares are left exact; NaNs stay NaN.
+    """
+    out = [list(ys) for ys in series]
+    length = max((len(ys) for ys in series), default=0)
+    for i in range(length):
+        same: dict[float, list[int]] = {}
+        for j, ys in enumerate(series):
+            if i < len(ys) and ys[i] == ys[i]:
+                same.setdefault(round(ys[i], 9), []).append(j)
+        for members in same.values():
+            for rank, j in enumerate(members):
+                out[j][i] = series[j][i] + gap * (rank - (len(members) - 1) / 2)
+    return out
+
+
+def _span(values: list[float], floor: float) -> float:
+    """The range of `values` (NaNs ignored), at least `floor`."""
+    finite = [v for v in values if v == v]
+    return max(floor, max(finite) - min(finite)) if finite else floor
+
+
+_DODGE = 0.02  # of the y-axis span, between lines that share a value
+_APART = "lines with equal values are drawn slightly apart"
 
 
 def _line(
@@ -81,27 +106,59 @@ def _finish(ax: Any, ylabel: str, *, legend: bool = True) -> None:
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="best")
+        # Beside the plot, never over its lines (savefig's tight bbox keeps it in the image).
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
-def _group_lines(ax: Any, run: RunData, metric: str) -> bool:
+def _aligned(run: RunData, keys: list[str]) -> tuple[list[float], list[list[float]]]:
+    """The steps where any of `keys` has a value, and each key's values there (NaN if none)."""
+    per = [dict(zip(*series(run.metrics, key), strict=True)) for key in keys]
+    steps = sorted({x for values in per for x in values})
+    return steps, [[values.get(x, float("nan")) for x in steps] for values in per]
+
+
+def _dodged_lines(
+    ax: Any,
+    run: RunData,
+    lines: Sequence[tuple[str, str, str | None, str]],
+    limits: tuple[float, float] | None = None,
+) -> bool:
+    """Draw `(metric key, colour, label, style)` lines, equal values drawn apart (`dodge`).
+
+    `limits`: fixed y-limits (a metric with a known range); otherwise the data range, padded
+    so a constant series does not get a magnified axis.
+    """
+    present = [line for line in lines if series(run.metrics, line[0])[0]]
+    if not present:
+        return False
+    steps, values = _aligned(run, [key for key, _, _, _ in present])
+    flat = [v for ys in values for v in ys]
+    if limits is not None:
+        span = limits[1] - limits[0]
+    else:
+        span = _span(flat, 1.0) * 1.2
+        finite = [v for v in flat if v == v]
+        middle = (max(finite) + min(finite)) / 2
+        limits = (middle - span / 2, middle + span / 2)
+    for (_, colour, label, style), ys in zip(present, dodge(values, _DODGE * span), strict=True):
+        _line(ax, steps, ys, colour, label, style)
+    ax.set_ylim(*limits)
+    return True
+
+
+def _group_lines(
+    ax: Any, run: RunData, metric: str, limits: tuple[float, float] | None = None
+) -> bool:
     """Plot `T/R/metric` for every group; True if anything was drawn."""
-    drawn = False
-    for task_type, role in run.groups:
-        xs, ys = series(run.metrics, f"{task_type}/{role}/{metric}")
-        if xs:
-            _line(ax, xs, ys, _colour(task_type), f"{task_type}/{role}", _STYLES.get(role, ":"))
-            drawn = True
-    return drawn
+    lines = [
+        (f"{t}/{r}/{metric}", _colour(t), f"{t}/{r}", _STYLES.get(r, ":")) for t, r in run.groups
+    ]
+    return _dodged_lines(ax, run, lines, limits)
 
 
 def _role_lines(ax: Any, run: RunData, role: str, metric: str, title: str) -> bool:
-    drawn = False
-    for task_type in run.task_types:
-        xs, ys = series(run.metrics, f"{task_type}/{role}/{metric}")
-        if xs:
-            _line(ax, xs, ys, _colour(task_type), task_type)
-            drawn = True
+    lines = [(f"{t}/{role}/{metric}", _colour(t), t, "-") for t in run.task_types]
+    drawn = _dodged_lines(ax, run, lines, (-0.05, 1.05))
     ax.set_title(title, fontsize=10)
     ax.set_ylim(-0.05, 1.05)
     return drawn
@@ -122,29 +179,33 @@ def render_plots(run: RunData) -> list[Plot]:
 
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
-    if _group_lines(ax, run, "reward"):
+    if _group_lines(ax, run, "reward", (-1.1, 1.1)):
         _finish(ax, "mean reward")
-        add(fig, "Mean reward per task type x role", "solid: proposer, dashed: solver")
+        add(fig, "Mean reward per task type x role", f"solid: proposer, dashed: solver; {_APART}")
 
     fig = Figure(figsize=(10, 4))
     left, right = fig.subplots(1, 2)
     drawn_left = _role_lines(left, run, "proposer", "valid_rate", "valid-proposal rate")
     drawn_right = _role_lines(right, run, "solver", "solve_rate", "solver solve rate")
     if drawn_left or drawn_right:
-        _finish(left, "fraction")
+        _finish(left, "fraction", legend=False)  # the right panel's legend names both
         _finish(right, "fraction")
         add(
             fig,
             "Valid proposals and solve rate per task type",
             "left: fraction of proposals that became tasks; right: fraction of solver answers "
-            "that were correct",
+            f"that were correct; {_APART}",
         )
 
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
     if _group_lines(ax, run, "response_tokens"):
         _finish(ax, "mean response tokens")
-        add(fig, "Response length per task type x role", "solid: proposer, dashed: solver")
+        add(
+            fig,
+            "Response length per task type x role",
+            f"solid: proposer, dashed: solver; {_APART}",
+        )
 
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
@@ -154,15 +215,14 @@ def render_plots(run: RunData) -> list[Plot]:
 
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
-    drawn = False
-    for task_type in run.task_types or ["deduction", "abduction", "induction"]:
-        xs, ys = series(run.metrics, f"buffer/{task_type}")
-        if xs:
-            ax.plot(xs, ys, color=_colour(task_type), label=task_type, **_marks(len(xs)))
-            drawn = True
-    if drawn:
+    lines = [
+        (f"buffer/{t}", _colour(t), t, "-")
+        for t in run.task_types or ["deduction", "abduction", "induction"]
+    ]
+    if _dodged_lines(ax, run, lines):
+        ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
         _finish(ax, "live tasks")
-        add(fig, "Buffer sizes", "live tasks per buffer after each step")
+        add(fig, "Buffer sizes", f"live tasks per buffer after each step; {_APART}")
 
     update_keys = [k for k in ("loss", "grad_norm", "entropy", "approx_kl") if _has(run, k)]
     if update_keys:
