@@ -204,3 +204,82 @@ def test_completion_without_recorded_logprobs_is_on_policy() -> None:
     m = pol.update(UpdateBatch([UpdateSample(bare, 2.0)]))
     assert m["pg_loss"] == pytest.approx(-2.0, abs=1e-5) and m["clip_frac"] == 0.0
     assert isinstance(HFPolicyConfig().lr, float)
+
+
+# --------------------------------------------------------------------------- cheaper CPU steps
+
+
+def _target_logprobs(pol: HFPolicy, t: dict[str, object]) -> object:
+    logits = pol._logits(pol.model, t)  # type: ignore[arg-type]
+    return logits.log_softmax(-1).gather(-1, t["targets"][..., None]).squeeze(-1)  # type: ignore[index]
+
+
+def test_prompt_without_grad_reads_the_same_logprobs(policy: HFPolicy) -> None:
+    comps = [row[0] for row in policy.generate(PROMPTS, sampling=SamplingParams(12, seed=3))]
+    comps[1] = Completion(
+        comps[1].prompt,
+        "",
+        comps[1].prompt_token_ids,
+        comps[1].token_ids[:5],
+        comps[1].logprobs[:5],
+    )
+    samples = [UpdateSample(c, 1.0) for c in comps]
+    split = _target_logprobs(policy, policy._split_tensors(samples))
+    for r, c in enumerate(comps):  # completions are left-aligned in the split layout
+        n = len(c.token_ids)
+        assert split[r, :n].tolist() == pytest.approx(c.logprobs, abs=1e-4)  # type: ignore[index]
+
+
+def test_update_without_prompt_grad_moves_logprob_and_skips_prompt_gradient() -> None:
+    pol = tiny(prompt_grad=False, lr=1e-2)
+    (c,) = pol.generate([PROMPTS[0]], sampling=SamplingParams(8, seed=5))[0:1][0]
+    before = pol.sequence_logprob(c)
+    pol.update(UpdateBatch([UpdateSample(c, 1.0)]))
+    assert pol.sequence_logprob(c) > before
+    # The prompt is embedded without autograd; the completion columns with it.
+    seen: list[tuple[int, bool]] = []
+    hook = pol.model.get_input_embeddings().register_forward_hook(
+        lambda _m, _i, out: seen.append((int(out.shape[1]), bool(out.requires_grad)))
+    )
+    try:
+        pol._logits(pol.model, pol._split_tensors([UpdateSample(c, 1.0)]))
+    finally:
+        hook.remove()
+    assert seen == [(len(c.prompt_token_ids) - 1, False), (len(c.token_ids), True)]
+
+
+def test_generation_copy_follows_the_trained_lora_weights() -> None:
+    pol = tiny(lora_rank=4, lora_alpha=8, gen_dtype="float32", lr=5e-2)
+    sp = SamplingParams(10, seed=2)
+    (c,) = pol.generate([PROMPTS[0]], sampling=sp)[0]
+    for _ in range(2):
+        pol.update(UpdateBatch([UpdateSample(c, 1.0)]))
+    (c2,) = pol.generate([PROMPTS[0]], sampling=sp)[0]
+    # The copy is refreshed after the updates: its recorded log-probs are the trained model's.
+    assert pol.token_logprobs(c2) == pytest.approx(c2.logprobs, abs=1e-4)
+    assert pol.token_logprobs(c) != pytest.approx(c.logprobs, abs=1e-4)  # the weights moved
+
+
+def test_identical_prompts_are_prefilled_once_with_the_same_result(policy: HFPolicy) -> None:
+    from azr.policy import generation
+
+    calls: list[int] = []
+    real = policy.model.forward
+
+    def counting(*args: object, **kwargs: object) -> object:
+        ids = kwargs.get("input_ids")
+        calls.append(int(ids.shape[0]) if ids is not None and ids.shape[1] > 1 else 0)  # type: ignore[union-attr]
+        return real(*args, **kwargs)
+
+    prompt = policy.encode(PROMPTS[0])
+    greedy = dict(max_new_tokens=6, temperature=0.0, eos_ids=[], pad_id=policy.pad_id)
+    one = generation.sample_batch(policy.model, [prompt], **greedy)  # type: ignore[arg-type]
+    policy.model.forward = counting  # type: ignore[method-assign]
+    try:
+        three = generation.sample_batch(policy.model, [prompt] * 3, **greedy)  # type: ignore[arg-type]
+    finally:
+        del policy.model.forward
+    assert calls[0] == 1  # one prefill row for three identical prompts
+    for res in three:
+        assert res.token_ids == one[0].token_ids
+        assert res.logprobs == pytest.approx(one[0].logprobs, abs=1e-5)

@@ -41,6 +41,16 @@ class ModelConfig(_Section):
         default="auto", description="master weights; auto = fp32 (bf16 autocast on GPU)"
     )
     lora_rank: int = Field(default=0, ge=0, description="0 = full fine-tuning, >0 = LoRA adapters")
+    lora_alpha: int = Field(default=32, ge=1, description="LoRA scaling numerator (alpha / rank)")
+    generation_dtype: Literal["float32", "bfloat16"] | None = Field(
+        default=None,
+        description="sample with a copy of the weights in this dtype, refreshed after every "
+        "update (LoRA merged); none = sample with the trained model",
+    )
+    cpu_autocast: bool = Field(
+        default=False,
+        description="bf16 autocast for the update on CPU (fast on CPUs with native bf16)",
+    )
     gradient_checkpointing: bool = Field(default=False, description="trade compute for memory")
     prompt_style: Literal["chat", "base"] = Field(
         default="chat", description="chat template (instruct models) or the R1 base wrapper"
@@ -60,6 +70,11 @@ class OptimConfig(_Section):
     )
     micro_batch_size: int = Field(
         default=4, ge=1, description="sequences per forward/backward pass"
+    )
+    prompt_grad: bool = Field(
+        default=True,
+        description="back-propagate through the prompt tokens; false reads the prompt without "
+        "gradient (about half the update cost; the gradient then misses the prompt's KV path)",
     )
 
 

@@ -98,7 +98,11 @@ def sample_batch(
     results = [RowResult() for _ in prompt_ids]
     if max_new_tokens <= 0 or not prompt_ids:
         return results
-    ids, mask, pos = left_pad(prompt_ids, pad_id, device)
+    # Identical prompts (e.g. the n learnability attempts of one task) are prefilled once; their
+    # rows then share copies of that prompt's KV cache.
+    unique: dict[tuple[int, ...], int] = {}
+    source = [unique.setdefault(tuple(p), len(unique)) for p in prompt_ids]
+    ids, mask, pos = left_pad(list(unique), pad_id, device)
     cache = DynamicCache(config=model.config)
     cache_kw = cache_kwarg(model)
     out = model(
@@ -110,6 +114,10 @@ def sample_batch(
         logits_to_keep=1,
     )
     logits = out.logits[:, -1, :]
+    if len(unique) < len(prompt_ids):
+        expand = torch.tensor(source, device=device)
+        cache.batch_select_indices(expand)
+        logits, mask, pos = logits[expand], mask[expand], pos[expand]
     next_pos = pos[:, -1:] + 1
     rows = list(range(len(prompt_ids)))  # original row of each batch row
     live = [True] * len(rows)  # batch rows still generating

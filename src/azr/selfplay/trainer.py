@@ -82,6 +82,10 @@ def default_policy(cfg: TrainConfig) -> Policy:
         micro_batch_size=o.micro_batch_size,
         gen_batch_size=cfg.sampling.generate_batch_size,
         lora_rank=m.lora_rank,
+        lora_alpha=m.lora_alpha,
+        gen_dtype=m.generation_dtype,
+        amp_cpu=m.cpu_autocast,
+        prompt_grad=o.prompt_grad,
         gradient_checkpointing=m.gradient_checkpointing,
     )
 
