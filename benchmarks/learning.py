@@ -1,0 +1,228 @@
+"""Base vs trained: does self-play make the model better? (issue 9; library: azr.evaluate.learning)
+
+    # 1. a fixed held-out set of self-play tasks proposed by the BASE model (once per study)
+    python3 benchmarks/learning.py heldout --preset cpu-qwen --out study/
+    # 2. evaluate the base model and checkpoints of a run (same prompts, seeds and grading)
+    python3 benchmarks/learning.py eval --preset cpu-qwen --model qwen2.5-coder-0.5b \
+        --label step-0 --out study/ --cruxeval ../shared/data/cruxeval/cruxeval.jsonl
+    python3 benchmarks/learning.py eval --preset cpu-qwen --model runs/q/checkpoints/step-000010 \
+        --label step-10 --out study/ --cruxeval ...
+    # 3. table (markdown) and PNG plots of every evaluation in study/
+    python3 benchmarks/learning.py report --out study/ --run runs/q
+
+The training run itself is plain `azr train --preset cpu-qwen --run-dir runs/q` (resumable);
+keep its checkpoints with `--set run.keep_checkpoints=100`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from azr.config import parse_assignment, resolve_config
+from azr.evaluate.learning import TYPES, build_heldout, evaluate, load_cruxeval
+
+GROUPS = (
+    [("solver", t, "solve_rate") for t in TYPES]
+    + [("solver", t, "format_rate") for t in TYPES]
+    + [("proposer", t, "valid_rate") for t in TYPES]
+    + [("proposer", t, "format_rate") for t in TYPES]
+    + [("solver", "cruxeval-o", "solve_rate"), ("solver", "cruxeval-o", "format_rate")]
+)
+
+
+def log(msg: str) -> None:
+    print(f"learning: {msg}", file=sys.stderr, flush=True)
+
+
+def _policy(cfg: Any, model: str) -> Any:
+    from azr.policy.hf import create_policy
+
+    m = cfg.model
+    return create_policy(
+        model,
+        device="cpu",
+        seed=cfg.run.seed,
+        gen_dtype=m.generation_dtype,
+        gen_batch_size=cfg.sampling.generate_batch_size,
+    )
+
+
+def _executor(cfg: Any) -> Any:
+    from azr.selfplay.trainer import default_executor
+
+    return default_executor(cfg)
+
+
+def cmd_heldout(args: argparse.Namespace, cfg: Any) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "heldout.jsonl"
+    if target.exists():
+        sys.exit(f"learning: error: {target} exists (the held-out set is built once per study)")
+    policy = _policy(cfg, args.model or cfg.model.name)
+    with _executor(cfg) as ex:
+        rows = build_heldout(cfg, policy, ex, args.per_type, args.rounds)
+    target.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    counts = {t: sum(r["task_type"] == t for r in rows) for t in TYPES}
+    log(f"held-out tasks written to {target}: {counts}")
+
+
+def cmd_eval(args: argparse.Namespace, cfg: Any) -> None:
+    out = Path(args.out)
+    heldout = [json.loads(x) for x in (out / "heldout.jsonl").read_text().splitlines() if x]
+    crux_path = Path(args.cruxeval or os.environ.get("AZR_CRUXEVAL", ""))
+    if not crux_path.is_file():
+        sys.exit(
+            "learning: error: give --cruxeval PATH or set AZR_CRUXEVAL (CRUXEval's "
+            "data/cruxeval.jsonl, MIT: github.com/facebookresearch/cruxeval)"
+        )
+    crux = load_cruxeval(crux_path, args.crux_limit)
+    policy = _policy(cfg, args.model)
+    with _executor(cfg) as ex:
+        res = evaluate(
+            cfg, policy, ex, heldout, crux, n=args.n, proposals_per_type=args.proposals, log=log
+        )
+    res.update(label=args.label, model=args.model, step=args.step)
+    (out / f"eval-{args.label}.json").write_text(json.dumps(res, indent=1))
+    log(f"{args.label}: {res['seconds']} s; " + _line(res))
+
+
+def _line(res: dict[str, Any]) -> str:
+    parts = []
+    for role, key, metric in GROUPS:
+        v = res[role].get(key, {}).get(metric)
+        if v:
+            parts.append(f"{role[:4]}.{key[:4]}.{metric.split('_')[0]} {v['value']:.2f}")
+    return ", ".join(parts)
+
+
+def _fmt(v: dict[str, float] | None) -> str:
+    if not v or v.get("items", 0) == 0 or math.isnan(v["value"]):
+        return "–"
+    return f"{100 * v['value']:.0f} % [{100 * v['lo']:.0f}, {100 * v['hi']:.0f}]"
+
+
+def cmd_report(args: argparse.Namespace, _cfg: Any) -> None:
+    out = Path(args.out)
+    evals = sorted(
+        (json.loads(p.read_text()) for p in out.glob("eval-*.json")), key=lambda r: r["step"]
+    )
+    if not evals:
+        sys.exit(f"learning: error: no eval-*.json in {out}")
+    header = "| measure | " + " | ".join(f"step {e['step']}" for e in evals) + " |"
+    lines = [header, "|" + "---|" * (len(evals) + 1)]
+    for role, key, metric in GROUPS:
+        cells = [_fmt(e[role].get(key, {}).get(metric)) for e in evals]
+        lines.append(f"| {role} {key} {metric.replace('_', ' ')} | " + " | ".join(cells) + " |")
+    first, last = evals[0], evals[-1]
+    gains = []
+    for role, key, metric in GROUPS:
+        a, b = first[role].get(key, {}).get(metric), last[role].get(key, {}).get(metric)
+        if a and b and a["items"] and b["items"]:
+            if b["lo"] > a["hi"]:
+                gains.append(f"{role} {key} {metric}: up (CIs do not overlap)")
+            elif b["hi"] < a["lo"]:
+                gains.append(f"{role} {key} {metric}: down (CIs do not overlap)")
+    table = "\n".join(lines)
+    verdict = "\n".join(f"- {g}" for g in gains) or "- no measure moved beyond its 95 % CI"
+    (out / "table.md").write_text(table + "\n\nFirst vs last evaluation:\n" + verdict + "\n")
+    print(table)
+    print("\nFirst vs last evaluation:\n" + verdict)
+    _plots(out, evals, Path(args.run) if args.run else None)
+
+
+def _plots(out: Path, evals: list[dict[str, Any]], run: Path | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [e["step"] for e in evals]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    panels = [
+        ("solver solve rate", [("solver", k, "solve_rate") for k in (*TYPES, "cruxeval-o")]),
+        ("solver format-ok rate", [("solver", k, "format_rate") for k in (*TYPES, "cruxeval-o")]),
+        (
+            "proposer rates",
+            [("proposer", t, m) for t in TYPES for m in ("valid_rate", "format_rate")],
+        ),
+    ]
+    for ax, (title, series) in zip(axes, panels, strict=True):
+        for i, (role, key, metric) in enumerate(series):
+            vals = [e[role].get(key, {}).get(metric) for e in evals]
+            if not all(vals):
+                continue
+            y = [v["value"] for v in vals]
+            err = [[v["value"] - v["lo"] for v in vals], [v["hi"] - v["value"] for v in vals]]
+            x = [s + (i - len(series) / 2) * 0.08 for s in steps]  # keep equal lines apart
+            ax.errorbar(
+                x, y, yerr=err, marker="o", capsize=3, label=f"{key} {metric.split('_')[0]}"
+            )
+        ax.set_title(title)
+        ax.set_xlabel("training step")
+        ax.set_ylim(-0.03, 1.03)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    fig.savefig(out / "rates.png", dpi=110)
+    plt.close(fig)
+    first, last = evals[0], evals[-1]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    for ax, key in zip(axes, (*TYPES, "cruxeval-o"), strict=True):
+        for e, style in ((first, "o--"), (last, "s-")):
+            pk = e["solver"].get(key, {}).get("pass_at_k", {})
+            if pk:
+                ks = sorted(int(k) for k in pk)
+                ax.plot(ks, [pk[str(k)] for k in ks], style, label=f"step {e['step']}")
+        ax.set_title(f"{key}: pass@k")
+        ax.set_xlabel("k")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "passk.png", dpi=110)
+    plt.close(fig)
+    if run is not None and (run / "metrics.jsonl").is_file():
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x]
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        for i, t in enumerate(TYPES):
+            for j, role in enumerate(("proposer", "solver")):
+                ys = [r.get(f"{t}/{role}/reward") for r in rows]
+                xs = [r["step"] + (2 * i + j - 2.5) * 0.04 for r in rows]
+                ax.plot(xs, ys, marker=".", label=f"{t[:3]}.{role[:4]} reward")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("mean reward")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        fig.tight_layout()
+        fig.savefig(out / "train-rewards.png", dpi=110)
+        plt.close(fig)
+    log(f"plots written to {out}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("command", choices=("heldout", "eval", "report"))
+    ap.add_argument("--preset", default="cpu-qwen")
+    ap.add_argument("--set", dest="sets", action="append", default=[])
+    ap.add_argument("--model", help="model name, run directory, RUN@N or checkpoint directory")
+    ap.add_argument("--out", required=True, help="study directory")
+    ap.add_argument("--label", default="base")
+    ap.add_argument("--step", type=int, default=0, help="training step of --model")
+    ap.add_argument("--per-type", type=int, default=12, help="held-out tasks per type")
+    ap.add_argument("--rounds", type=int, default=6, help="proposal rounds for the held-out set")
+    ap.add_argument("--n", type=int, default=4, help="samples per solver prompt")
+    ap.add_argument("--proposals", type=int, default=8, help="proposer prompts per type")
+    ap.add_argument("--crux-limit", type=int, default=30)
+    ap.add_argument("--cruxeval", help="CRUXEval jsonl (or $AZR_CRUXEVAL)")
+    ap.add_argument("--run", help="run directory, for the training-reward plot")
+    args = ap.parse_args()
+    cfg = resolve_config(args.preset, None, [parse_assignment(s) for s in args.sets])
+    {"heldout": cmd_heldout, "eval": cmd_eval, "report": cmd_report}[args.command](args, cfg)
+
+
+if __name__ == "__main__":
+    main()
