@@ -334,7 +334,7 @@ class SelfPlay:
             self.timer.phase("execution"),
         ):
             grades = engine.grade_mixed(self.executor, items, self._primed)
-        scheme = {"scheme": sp.reward, "zero_reward_penalty": sp.zero_reward_penalty}
+        scheme, zrp = sp.reward, sp.zero_reward_penalty
         for g, gr in zip(solves + attempts, grades, strict=True):
             g.format_ok, g.valid, g.correct, g.reason = (
                 gr.format_ok,
@@ -342,7 +342,9 @@ class SelfPlay:
                 gr.correct,
                 gr.reason,
             )
-            g.reward = answer_reward(gr.format_ok, gr.correct, **scheme)
+            g.reward = answer_reward(
+                gr.format_ok, gr.correct, scheme=scheme, zero_reward_penalty=zrp
+            )
         # 6. proposer rewards from the learnability attempts
         outcomes: dict[str, list[bool]] = {}
         for a, owner in zip(attempts, owners, strict=True):
@@ -353,7 +355,9 @@ class SelfPlay:
                 hits = outcomes.get(g.prompt_id, [])
                 g.solve_rate = sum(hits) / len(hits) if hits else 0.0
                 role_reward = learnability_reward(sum(hits), len(hits))
-            g.reward = proposer_reward(g.format_ok, g.valid, role_reward, **scheme)
+            g.reward = proposer_reward(
+                g.format_ok, g.valid, role_reward, scheme=scheme, zero_reward_penalty=zrp
+            )
         # 7. advantages per task x role group, one update (GRPO also trains on the n attempts
         # of each proposal: they are the only responses that share a prompt)
         trained = allp + solves + (attempts if sp.advantage == "grpo" else [])
@@ -382,8 +386,11 @@ class SelfPlay:
         )
         for g, a in zip(trained, adv, strict=True):
             g.extra["advantage"] = round(float(a), 4)
-        pairs = [(g.completion, float(a)) for g, a in zip(trained, adv, strict=True)]
-        pairs = [(c, a) for c, a in pairs if c is not None]
+        pairs: list[tuple[Completion, float]] = [
+            (g.completion, float(a))
+            for g, a in zip(trained, adv, strict=True)
+            if g.completion is not None
+        ]
         # The loss is a token mean over every trained response, skipped ones included, so
         # skipping zero-advantage responses leaves the policy gradient exactly as it was.
         norm = sum(len(c.token_ids) for c, _ in pairs)
