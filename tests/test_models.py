@@ -73,6 +73,18 @@ def test_policy_checkpoint_dir_loads_by_name(tmp_path: Path) -> None:
     assert _same_weights(model, pol.model)
 
 
+def test_lora_checkpoint_loads_merged_and_trainable(tmp_path: Path) -> None:
+    from azr.policy.base import UpdateBatch, UpdateSample
+
+    pol = create_policy("tiny-random", lr=5e-2, entropy_coef=0.0, lora_rank=4, lora_alpha=8)
+    c = pol.generate(["x = 1"], 1, SamplingParams(max_new_tokens=4, seed=0))[0][0]
+    pol.update(UpdateBatch([UpdateSample(c, 1.0)]))
+    pol.save(tmp_path / "ck")
+    again = create_policy(str(tmp_path / "ck"))  # e.g. evaluating a trained checkpoint
+    assert again.params and all(p.requires_grad for p in again.model.parameters())
+    assert again.token_logprobs(c) == pytest.approx(pol.token_logprobs(c), abs=1e-4)
+
+
 @pytest.mark.parametrize(
     ("name", "message"),
     [

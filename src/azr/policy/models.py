@@ -371,7 +371,8 @@ def _load_checkpoint(path: Path, device: str, dtype: torch.dtype):
 
         model, tok = load_model(meta["model_name"], device=device, dtype=dtype)
         model = PeftModel.from_pretrained(model, path / "adapter").merge_and_unload()
-        return model, tok
+        # peft leaves the merged base frozen; a loaded model is trainable like any other.
+        return model.requires_grad_(True), tok
     return _load_pretrained(path / "model", device, dtype)
 
 
