@@ -36,6 +36,11 @@ GROUPS = (
 )
 
 
+# Fewer items than this (tasks or prompts) make a bootstrap CI meaningless: such cells are
+# marked in the table and never called a gain or a loss.
+MIN_ITEMS = 5
+
+
 def log(msg: str) -> None:
     print(f"learning: {msg}", file=sys.stderr, flush=True)
 
@@ -105,7 +110,8 @@ def _line(res: dict[str, Any]) -> str:
 def _fmt(v: dict[str, float] | None) -> str:
     if not v or v.get("items", 0) == 0 or math.isnan(v["value"]):
         return "–"
-    return f"{100 * v['value']:.0f} % [{100 * v['lo']:.0f}, {100 * v['hi']:.0f}]"
+    few = f" ({v['items']} item{'s' if v['items'] > 1 else ''})" if v["items"] < MIN_ITEMS else ""
+    return f"{100 * v['value']:.0f} % [{100 * v['lo']:.0f}, {100 * v['hi']:.0f}]{few}"
 
 
 def cmd_report(args: argparse.Namespace, _cfg: Any) -> None:
@@ -124,7 +130,7 @@ def cmd_report(args: argparse.Namespace, _cfg: Any) -> None:
     gains = []
     for role, key, metric in GROUPS:
         a, b = first[role].get(key, {}).get(metric), last[role].get(key, {}).get(metric)
-        if a and b and a["items"] and b["items"]:
+        if a and b and min(a["items"], b["items"]) >= MIN_ITEMS:
             if b["lo"] > a["hi"]:
                 gains.append(f"{role} {key} {metric}: up (CIs do not overlap)")
             elif b["hi"] < a["lo"]:
