@@ -13,16 +13,17 @@ from azr.errors import UserError
 
 def test_presets_ship_and_load() -> None:
     names = preset_names()
-    assert {"cpu-demo", "test", "gpu-0.5b", "gpu-3b", "gpu-7b"} <= set(names)
+    assert {"cpu-demo", "cpu-qwen", "test", "gpu-0.5b", "gpu-3b", "gpu-7b"} <= set(names)
     for name in names:
         cfg = resolve_config(name)
         assert isinstance(cfg, TrainConfig)
 
 
-def test_default_is_cpu_demo_with_smollm2() -> None:
+def test_default_is_cpu_qwen_with_the_paper_reward() -> None:
     cfg = resolve_config()
-    assert cfg.model.name == "smollm2-135m"
+    assert cfg.model.name == "qwen2.5-coder-0.5b"
     assert cfg.model.device == "cpu"
+    assert cfg.selfplay.reward == "paper"
     # Paper defaults for the switches.
     assert cfg.selfplay.solve_tasks_from == "same-step"
     assert cfg.selfplay.zero_reward_penalty == 0.0

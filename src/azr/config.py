@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from azr.errors import UserError
 
-DEFAULT_PRESET = "cpu-demo"
+DEFAULT_PRESET = "cpu-qwen"
 
 
 TaskTypeName = Literal["deduction", "abduction", "induction"]
@@ -311,7 +311,7 @@ def resolve_config(
     config_file: Path | None = None,
     overrides: list[dict[str, Any]] | None = None,
 ) -> TrainConfig:
-    """Defaults, then a preset (default `cpu-demo`), then a file, then overrides."""
+    """Defaults, then a preset (default `cpu-qwen`), then a file, then overrides."""
     file_layer = load_file(config_file) if config_file is not None else {}
     file_preset = file_layer.pop("preset", None)
     name = preset or file_preset or DEFAULT_PRESET

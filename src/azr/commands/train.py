@@ -48,10 +48,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         preset: Annotated[
             str | None,
-            typer.Option(help="preset: cpu-demo (default), test, gpu-0.5b, gpu-3b, gpu-7b"),
+            typer.Option(help="preset: cpu-qwen (default), cpu-demo, test, gpu-0.5b, gpu-3b, gpu-7b"),
         ] = None,
         model: Annotated[
-            str | None, typer.Option(help="smollm2-135m, tiny-random, a directory or a hub id")
+            str | None, typer.Option(help="qwen2.5-coder-0.5b, smollm2-135m, tiny-random, RUN[@N], a directory or a hub id")
         ] = None,
         steps: Annotated[int | None, typer.Option(help="train until this step")] = None,
         run_dir: Annotated[
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only warnings")] = False,
     ) -> None:
-        """Self-play training. With no arguments: SmolLM2-135M on CPU, preset cpu-demo."""
+        """Self-play training. With no arguments: Qwen2.5-Coder-0.5B on CPU, preset cpu-qwen."""
         import sys
         import time
 
