@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,10 @@ class HFPolicy(Policy):
                 target_modules=cfg.lora_target_modules,
                 task_type="CAUSAL_LM",
             )
-            model = get_peft_model(model, lora)
+            with warnings.catch_warnings():
+                # peft asks transformers a deprecated question on every wrap; not ours to fix.
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+                model = get_peft_model(model, lora)
         if cfg.gradient_checkpointing:
             # Non-reentrant: with frozen embeddings the reentrant variant silently drops grads.
             # transformers 5 renamed the method; keep working on 4.x too.
