@@ -33,6 +33,8 @@ GROUPS = (
     + [("proposer", t, "valid_rate") for t in TYPES]
     + [("proposer", t, "format_rate") for t in TYPES]
     + [("solver", "cruxeval-o", "solve_rate"), ("solver", "cruxeval-o", "format_rate")]
+    + [("solver", k, "example_copy_rate") for k in (*TYPES, "cruxeval-o")]
+    + [("proposer", t, "example_copy_rate") for t in TYPES]
 )
 
 

@@ -59,3 +59,9 @@ def test_cruxeval_subset_is_fixed_and_graded_as_deduction(cfg) -> None:  # type:
     with default_executor(cfg) as ex:
         res = evaluate(cfg, ScriptedPolicy([answer]), ex, [], a[:1], n=2, proposals_per_type=1)
     assert res["solver"]["cruxeval-o"]["solve_rate"]["value"] == 1.0
+    assert res["solver"]["cruxeval-o"]["example_copy_rate"]["value"] == 0.0
+    copy = "x</think>\n<answer>\n```output\n[2, 10]\n```\n</answer>"
+    with default_executor(cfg) as ex:
+        res = evaluate(cfg, ScriptedPolicy([copy]), ex, [], a[:2], n=2, proposals_per_type=1)
+    assert res["solver"]["cruxeval-o"]["example_copy_rate"]["value"] == 1.0
+    assert len(res["samples"]) == 4 and res["samples"][0]["text"] == copy

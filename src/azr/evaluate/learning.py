@@ -32,6 +32,13 @@ from azr.tasks.model import TaskType, Triplet
 from azr.tasks.prompts import proposer_prompt, solver_prompt
 
 TYPES = ("deduction", "abduction", "induction")
+# The answers of the solver prompts' worked replies: a reply that gives one of these copied the
+# example (a well-formed reply at no effort, which Eq. 6 rewards with -0.5 instead of -1).
+EXAMPLE_ANSWERS = {
+    "deduction": "[2, 10]",
+    "abduction": "7",
+    "induction": "def f(x):\n    return x * 3",
+}
 Log = Callable[[str], None]
 
 
@@ -122,17 +129,31 @@ def evaluate(
     ]
     grades = engine.grade_mixed(executor, flat, True)
     result: dict[str, Any] = {"n": n, "solver": {}, "proposer": {}}
-    counts: dict[str, tuple[list[int], list[int], list[int]]] = {}
-    for i, (key, _, _) in enumerate(items):
+    counts: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
+    samples: list[dict[str, Any]] = []
+    for i, (key, tt, _) in enumerate(items):
         g = grades[i * n : (i + 1) * n]
-        ns, cs, fs = counts.setdefault(key, ([], [], []))
+        ns, cs, fs, xs = counts.setdefault(key, ([], [], [], []))
         ns.append(len(g))
         cs.append(sum(bool(x.correct) for x in g))
         fs.append(sum(bool(x.format_ok) for x in g))
-    for key, (ns, cs, fs) in counts.items():
+        xs.append(sum((x.answer or "").strip() == EXAMPLE_ANSWERS[tt] for x in g))
+        for k, x in enumerate(g):
+            samples.append(
+                {
+                    "set": key,
+                    "item": i,
+                    "text": outs[i][k].text,
+                    "correct": x.correct,
+                    "reason": x.reason,
+                }
+            )
+    result["samples"] = samples
+    for key, (ns, cs, fs, xs) in counts.items():
         result["solver"][key] = {
             "format_rate": _ci(ns, fs),
             "solve_rate": _ci(ns, cs),
+            "example_copy_rate": _ci(ns, xs),
             "pass_at_k": {str(k): v for k, v in mean_pass_at_k(ns, cs, range(1, n + 1)).items()},
         }
     # Proposer prompts: references drawn (with a fixed seed) from the held-out tasks.
@@ -186,7 +207,9 @@ def evaluate(
             refs_all = {(r.program, r.input): r for i in idx for r in gens[i][2]}  # type: ignore[union-attr]
             res = engine.validate_proposals(executor, t, texts, list(refs_all.values()))
         ones = [1] * len(res)
+        copies = [int("worked example" in r.reason) for r in res]
         result["proposer"][t] = {
+            "example_copy_rate": _ci(ones, copies),
             "format_rate": _ci(ones, [int(r.format_ok) for r in res]),
             "valid_rate": _ci(ones, [int(r.valid) for r in res]),
         }
