@@ -17,7 +17,9 @@ import torch  # noqa: E402
 from azr.advantages import compute_advantages  # noqa: E402
 from azr.rewards import answer_reward  # noqa: E402
 
-GROUPS = [f"{t}/{r}" for t in ("deduction", "abduction", "induction") for r in ("proposer", "solver")]
+GROUPS = [
+    f"{t}/{r}" for t in ("deduction", "abduction", "induction") for r in ("proposer", "solver")
+]
 
 
 def test_estimators_registered_and_equal_to_compute_advantages() -> None:
@@ -39,7 +41,10 @@ def test_estimators_registered_and_equal_to_compute_advantages() -> None:
         fn = get_adv_estimator_fn(name)
         adv, _ = fn(token_level_rewards=scores, response_mask=mask, index=groups, config=None)
         want = compute_advantages(
-            rewards.tolist(), groups.tolist(), method=method, lengths=lengths.tolist(),
+            rewards.tolist(),
+            groups.tolist(),
+            method=method,
+            lengths=lengths.tolist(),
             prompt_ids=groups.tolist(),
         )
         for i in range(n):
@@ -97,7 +102,6 @@ def test_reward_manager_grades_a_dataproto_with_the_sandbox() -> None:
     from verl.experimental.reward_loop.reward_manager import get_reward_manager_cls
 
     import azr.integrations.verl.reward  # noqa: F401 - registers reward manager 'azr'
-
     from azr.policy.models import smollm2_tokenizer
     from azr.sandbox import Executor, SandboxConfig
 

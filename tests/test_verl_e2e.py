@@ -61,7 +61,9 @@ def test_two_steps_through_verl_then_resume(tmp_path: Path) -> None:
     metrics = _jsonl(run / "metrics.jsonl")
     assert [m["step"] for m in metrics] == [1, 2]
     for t in ("deduction", "abduction", "induction"):
-        assert metrics[-1][f"buffer/{t}"] > metrics[0][f"buffer/{t}"] - metrics[0][f"buffer/{t}_new"]
+        assert (
+            metrics[-1][f"buffer/{t}"] > metrics[0][f"buffer/{t}"] - metrics[0][f"buffer/{t}_new"]
+        )
         assert metrics[-1][f"buffer/{t}"] >= 4
     assert all("update/actor/pg_loss" in m for m in metrics)
 

@@ -16,7 +16,9 @@ def cpu_env(scripted: bool = True) -> dict[str, str]:
             "VERL_PLATFORM": "cpu",
             "VERL_USE_EXTERNAL_MODULES": "verl_shims",
             "VERL_ENGINE_DEVICE": "cuda",
-            "PYTHONPATH": os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+            "PYTHONPATH": os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(
+                os.pathsep
+            ),
             "OMP_NUM_THREADS": "1",
             "TOKENIZERS_PARALLELISM": "false",
             "RAY_DEDUP_LOGS": "0",

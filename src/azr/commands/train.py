@@ -48,10 +48,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
         preset: Annotated[
             str | None,
-            typer.Option(help="preset: cpu-qwen (default), cpu-demo, test, gpu-0.5b, gpu-3b, gpu-7b"),
+            typer.Option(
+                help="preset: cpu-qwen (default), cpu-demo, test, gpu-0.5b, gpu-3b, gpu-7b"
+            ),
         ] = None,
         model: Annotated[
-            str | None, typer.Option(help="qwen2.5-coder-0.5b, smollm2-135m, tiny-random, RUN[@N], a directory or a hub id")
+            str | None,
+            typer.Option(
+                help="qwen2.5-coder-0.5b, smollm2-135m, tiny-random, RUN[@N], a directory or a hub id"
+            ),
         ] = None,
         steps: Annotated[int | None, typer.Option(help="train until this step")] = None,
         run_dir: Annotated[

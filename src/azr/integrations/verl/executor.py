@@ -84,9 +84,7 @@ class RayExecutor:
             return []
         k = min(len(self.actors), len(requests))
         size = -(-len(requests) // k)
-        refs = [
-            self.actors[i].run.remote(requests[i * size : (i + 1) * size]) for i in range(k)
-        ]
+        refs = [self.actors[i].run.remote(requests[i * size : (i + 1) * size]) for i in range(k)]
         return [r for part in ray.get(refs) for r in part]
 
     def close(self) -> None:

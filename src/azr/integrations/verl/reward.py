@@ -48,7 +48,9 @@ def _task_of(task_type: TaskType, raw: Any) -> Task:
     return Triplet.from_dict(data)
 
 
-def row_from_fields(solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None) -> SolverRow:
+def row_from_fields(
+    solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None
+) -> SolverRow:
     """A `SolverRow` from veRL's per-row fields (see the module docstring)."""
     info = dict(extra_info or {})
     if "azr_task_type" not in info:

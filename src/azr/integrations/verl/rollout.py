@@ -19,6 +19,7 @@ from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutp
 
 AGENT_NAME = "azr_text"
 from azr.integrations.verl.rollout_config import AGENT_LOOP_CONFIG  # noqa: E402,F401
+
 STOP = "</answer>"
 
 
@@ -34,7 +35,9 @@ class AZRTextAgentLoop(AgentLoopBase):
         prompt_ids = self._cap_text_prompt_length(prompt_ids)
         response_length = int(self.rollout_config.response_length)
         params = dict(sampling_params)
-        params["max_tokens"] = min(int(kwargs.get("azr_max_tokens", response_length)), response_length)
+        params["max_tokens"] = min(
+            int(kwargs.get("azr_max_tokens", response_length)), response_length
+        )
         for key in ("temperature", "top_p", "seed"):
             if kwargs.get(f"azr_{key}") is not None:
                 params[key] = kwargs[f"azr_{key}"]

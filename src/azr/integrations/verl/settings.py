@@ -35,7 +35,9 @@ def compose(preset: str | None = None, overrides: list[str] | None = None) -> Di
     overrides = list(overrides or [])
     if preset is not None:
         if preset not in preset_names():
-            raise UserError(f"unknown veRL preset {preset!r} (allowed: {', '.join(preset_names())})")
+            raise UserError(
+                f"unknown veRL preset {preset!r} (allowed: {', '.join(preset_names())})"
+            )
         overrides = [f"preset={preset}", *overrides]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
@@ -93,7 +95,9 @@ def azr_train_config(cfg: DictConfig) -> TrainConfig:
             "entropy_coef": float(actor.entropy_coeff),
         },
         "sampling": {"temperature": float(rollout.temperature), "top_p": float(rollout.top_p)},
-        "selfplay": {"advantage": ESTIMATOR_TO_METHOD.get(str(cfg.algorithm.adv_estimator), "trr++")},
+        "selfplay": {
+            "advantage": ESTIMATOR_TO_METHOD.get(str(cfg.algorithm.adv_estimator), "trr++")
+        },
     }
     return build_config([section, derived])
 

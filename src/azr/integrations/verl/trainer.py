@@ -139,7 +139,9 @@ class VerlPolicy(Policy):
                 "azr_max_tokens": np.array([sampling.max_new_tokens] * count, dtype=object),
                 "azr_temperature": np.array([sampling.temperature] * count, dtype=object),
                 "azr_top_p": np.array([sampling.top_p] * count, dtype=object),
-                "azr_seed": np.array([(base + i) % (2**31 - 1) for i in range(count)], dtype=object),
+                "azr_seed": np.array(
+                    [(base + i) % (2**31 - 1) for i in range(count)], dtype=object
+                ),
             },
             meta_info={"global_steps": self.step, "validate": False},
         )
@@ -186,7 +188,9 @@ class VerlPolicy(Policy):
         from verl.utils.metric import reduce_metrics
 
         t = self.trainer
-        data.meta_info["global_token_num"] = torch.sum(data.batch["attention_mask"], dim=-1).tolist()
+        data.meta_info["global_token_num"] = torch.sum(
+            data.batch["attention_mask"], dim=-1
+        ).tolist()
         data.meta_info["images_seqlens"] = []
         data.meta_info["temperature"] = float(t.config.actor_rollout_ref.rollout.temperature)
         t.checkpoint_manager.sleep_replicas()
