@@ -16,22 +16,11 @@ from typing import Any
 
 import pytest
 
+from test_train_cli import azr
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CRUXEVAL = REPO.parent / "shared" / "data" / "cruxeval" / "cruxeval.jsonl"
 SIZE = re.compile(r"\(\d+(\.\d+)? (B|kB|MB|GB)\)")
-
-
-def azr(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "azr.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=timeout,
-    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
