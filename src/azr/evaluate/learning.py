@@ -44,12 +44,10 @@ Log = Callable[[str], None]
 
 def _selfplay(cfg: TrainConfig, policy: Policy, executor: Any, seed: int) -> Any:
     """A `SelfPlay` used for its renderer and seeding only (an in-memory task store)."""
-    import tempfile
-
     from azr.buffers import TaskStore
     from azr.selfplay.loop import SelfPlay
 
-    store = TaskStore(Path(tempfile.mkdtemp(prefix="azr-learn-")) / "b.sqlite")
+    store = TaskStore(Path(":memory:"))  # seeding keeps its pool in memory; nothing is stored
     return SelfPlay(cfg, policy, executor, store, np.random.default_rng(seed))
 
 
