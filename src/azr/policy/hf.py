@@ -280,9 +280,10 @@ class HFPolicy(Policy):
     def _split_tensors(self, mb: list[UpdateSample]) -> dict[str, torch.Tensor]:
         """For `prompt_grad=False`: the prompt minus its last token, left-padded ([B, P]), and
         the last prompt token plus the completion minus its last token, right-padded ([B, C]);
-        targets, masks and advantages are left-aligned with the latter."""
+        targets, masks and advantages are left-aligned with the latter. Every prompt has at
+        least two tokens (`update` only takes this path then), so every head is non-empty."""
         heads = [list(s.completion.prompt_token_ids[:-1]) for s in mb]
-        width = max(1, max(len(h) for h in heads))
+        width = max(len(h) for h in heads)
         c_max = max(len(s.completion.token_ids) for s in mb)
         n = len(mb)
         p_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
@@ -296,9 +297,8 @@ class HFPolicy(Policy):
         for r, (s, head) in enumerate(zip(mb, heads, strict=True)):
             comp = list(s.completion.token_ids)
             c = len(comp)
-            if head:
-                p_ids[r, width - len(head) :] = torch.tensor(head)
-                p_attn[r, width - len(head) :] = 1
+            p_ids[r, width - len(head) :] = torch.tensor(head)
+            p_attn[r, width - len(head) :] = 1
             ids[r, :c] = torch.tensor([s.completion.prompt_token_ids[-1], *comp[:-1]])
             targets[r, :c] = torch.tensor(comp)
             mask[r, :c] = 1.0
@@ -330,25 +330,21 @@ class HFPolicy(Policy):
         cache = DynamicCache(config=self.model.config)
         kw = cache_kwarg(model)
         with self.autocast():
-            if bool(t["p_attn"].any()):
-                with torch.no_grad():
-                    model(
-                        input_ids=t["p_ids"],
-                        attention_mask=t["p_attn"],
-                        position_ids=t["p_pos"],
-                        use_cache=True,
-                        logits_to_keep=1,
-                        **{kw: cache},
-                    )
-                attn = torch.cat([t["p_attn"], t["attn"]], dim=1)
-            else:
-                attn = t["attn"]
+            with torch.no_grad():
+                model(
+                    input_ids=t["p_ids"],
+                    attention_mask=t["p_attn"],
+                    position_ids=t["p_pos"],
+                    use_cache=True,
+                    logits_to_keep=1,
+                    **{kw: cache},
+                )
             out = model(
                 input_ids=t["ids"],
-                attention_mask=attn,
+                attention_mask=torch.cat([t["p_attn"], t["attn"]], dim=1),
                 position_ids=t["pos"],
                 use_cache=True,
-                **({kw: cache} if bool(t["p_attn"].any()) else {}),
+                **{kw: cache},
             )
         return out.logits.float()
 
