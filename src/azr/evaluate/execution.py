@@ -56,7 +56,7 @@ def without_preloads(program: str) -> str:
     reproduces that (the published CRUXEval scores then match exactly).
     """
     try:
-        from azr.sandbox.policy import PRELOADED_MODULES
+        from azr.sandbox.rules import PRELOADED_MODULES
     except ImportError:  # an older sandbox without preloads
         return program
     names = [m for m in PRELOADED_MODULES if m.isidentifier()]

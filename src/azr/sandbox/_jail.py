@@ -29,7 +29,7 @@ def precompile_worker() -> None:
     import py_compile
 
     tag = sys.implementation.cache_tag
-    for name in ("_worker", "_jobs", "_canon", "_seccomp", "policy"):
+    for name in ("_worker", "_jobs", "_canon", "_seccomp", "rules"):
         source = HERE / f"{name}.py"
         cached = HERE / "__pycache__" / f"{name}.{tag}.pyc"
         with contextlib.suppress(OSError, py_compile.PyCompileError):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import _canon  # type: ignore[import-not-found]
-import policy  # type: ignore[import-not-found]
+import rules  # type: ignore[import-not-found]
 
 # `opcode`, not `dis` (slower to import: sandbox start-up counts)
 _B_STORE_ATTR, _B_DELETE_ATTR = (bytes([opcode.opmap[n]]) for n in ("STORE_ATTR", "DELETE_ATTR"))
@@ -52,14 +52,14 @@ class State:
         self.proxies: dict[str, types.ModuleType] = {}
         self.mutable_attrs: set[str] = set()
         self.mutable_attrs_frozen: frozenset[str] = frozenset()
-        self.suspicious: frozenset[str] = policy.SUSPICIOUS_NAMES
-        for name in (*policy.PRELOADED_MODULES, *_EAGER):
+        self.suspicious: frozenset[str] = rules.SUSPICIOUS_NAMES
+        for name in (*rules.PRELOADED_MODULES, *_EAGER):
             self.ensure(name)
-        self.preloaded = frozenset(policy.PRELOADED_MODULES)
+        self.preloaded = frozenset(rules.PRELOADED_MODULES)
         safe: dict[str, object] = {
             k: v
             for k, v in vars(builtins).items()
-            if not k.startswith("_") and k not in policy.FORBIDDEN_BUILTINS
+            if not k.startswith("_") and k not in rules.FORBIDDEN_BUILTINS
         }
         safe["__build_class__"] = builtins.__build_class__
         safe["__import__"] = self._import
@@ -68,7 +68,7 @@ class State:
         # Without the policy (only to test the OS boundary) programs get the real builtins.
         self.builtins: dict[str, object] = safe if self.enforce_policy else dict(vars(builtins))
         self.globals: dict[str, object] = {"__name__": "__main__", "__doc__": None}
-        for name in policy.PRELOADED_MODULES:
+        for name in rules.PRELOADED_MODULES:
             self.globals[name] = self.proxies[name]
 
     def ensure(self, name: str, benchmark: bool = False) -> types.ModuleType | None:
@@ -79,8 +79,8 @@ class State:
         profile's extra modules (a job of that profile is always dirty: its executor, with the
         proxies it imported, is thrown away afterwards).
         """
-        if name not in policy.ALLOWED_MODULES and not (
-            benchmark and name in policy.BENCHMARK_MODULES
+        if name not in rules.ALLOWED_MODULES and not (
+            benchmark and name in rules.BENCHMARK_MODULES
         ):
             return None
         proxy = self.proxies.get(name)
@@ -92,7 +92,7 @@ class State:
         if parent_proxy is not None:
             parent_proxy.__dict__[last] = proxy  # `collections.abc` after `collections`
         self.mutable_attrs_frozen = frozenset(self.mutable_attrs)
-        self.suspicious = policy.SUSPICIOUS_NAMES | self.mutable_attrs_frozen
+        self.suspicious = rules.SUSPICIOUS_NAMES | self.mutable_attrs_frozen
         return proxy
 
     def _proxy(self, real: types.ModuleType) -> types.ModuleType:
@@ -104,7 +104,7 @@ class State:
                 continue
             value = getattr(real, attr)
             if isinstance(value, types.ModuleType):
-                if value.__name__ in policy.ALLOWED_MODULES:
+                if value.__name__ in rules.ALLOWED_MODULES:
                     attrs[attr] = self.proxies.get(value.__name__) or self._proxy(value)
                 continue
             if isinstance(value, type):
@@ -184,7 +184,7 @@ def _checked_eval(st: State, job_builtins: dict[str, object]) -> Callable[..., o
         if isinstance(locals, dict):
             bound |= set(locals)
         tree = ast.parse(source.lstrip(" \t"), mode="eval")
-        found = policy.analyze(tree, bound, st.mutable_attrs_frozen, policy.BENCHMARK)
+        found = rules.analyze(tree, bound, st.mutable_attrs_frozen, rules.BENCHMARK)
         if found.violations:
             raise PolicyError("eval: " + "; ".join(found.violations))
         code = compile(tree, "<eval>", "eval", dont_inherit=True)
@@ -302,9 +302,9 @@ def _check(
                     st.ensure(alias.name, benchmark)
             elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
                 st.ensure(node.module, benchmark)
-    profile = policy.BENCHMARK if benchmark else policy.STRICT
-    found = policy.analyze(tree, (), st.mutable_attrs_frozen, profile)
-    found_e = policy.analyze(etree, policy._bound_names(tree), st.mutable_attrs_frozen, profile)
+    profile = rules.BENCHMARK if benchmark else rules.STRICT
+    found = rules.analyze(tree, (), st.mutable_attrs_frozen, profile)
+    found_e = rules.analyze(etree, rules._bound_names(tree), st.mutable_attrs_frozen, profile)
     violations = found.violations + [v for v in found_e.violations if v not in found.violations]
     return dirty or found.dirty or found_e.dirty, "; ".join(violations) or None
 
@@ -324,7 +324,7 @@ def run_job(
     is the policy profile ("strict" unless exactly "benchmark"); a benchmark job is always
     dirty, even when refused (its check may have imported an extra module).
     """
-    benchmark = profile == policy.BENCHMARK
+    benchmark = profile == rules.BENCHMARK
     exported = None
     if blob is not None:
         loaded = _load(blob)

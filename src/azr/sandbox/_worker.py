@@ -14,7 +14,7 @@ Protocol: the parent sends length-prefixed JSON batches
 ``[[seq, program, expr, timeout, mode, code, profile], ...]`` (mode 0: compile and run; 1: also
 export the compiled code, marshalled, for the other hash seed's sandbox; 2: run the given code,
 compiled and checked by that sandbox; profile: the policy profile, "strict" or "benchmark",
-see policy.py); the sandbox answers with JSON lines
+see rules.py); the sandbox answers with JSON lines
 ``[seq, status, value_repr, error, elapsed, code]`` and notices
 ``{"ready": ...}``, ``{"timeout": seq}``, ``{"crash": seq, "running": 0|1, "code": n}``.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from azr.errors import UserError
-from azr.sandbox.policy import PROFILES
+from azr.sandbox.rules import PROFILES
 
 STATUSES = frozenset(
     {

@@ -15,14 +15,14 @@ from azr.tasks.model import InductionTask, TaskType, Triplet
 
 def forbidden_modules() -> list[str]:
     """The forbidden-module list the prompts repeat (from the sandbox's static policy)."""
-    from azr.sandbox.policy import FORBIDDEN_MODULES
+    from azr.sandbox.rules import FORBIDDEN_MODULES
 
     return sorted(FORBIDDEN_MODULES)
 
 
 def allowed_modules() -> list[str]:
     """Modules a program may import (the sandbox refuses every other import)."""
-    from azr.sandbox.policy import ALLOWED_MODULES
+    from azr.sandbox.rules import ALLOWED_MODULES
 
     return sorted(m for m in ALLOWED_MODULES if not m.startswith("_"))
 

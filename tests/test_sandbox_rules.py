@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from azr.sandbox.policy import FORBIDDEN_MODULES, check_expression, check_program
+from azr.sandbox.rules import FORBIDDEN_MODULES, check_expression, check_program
 
 CRUXEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval" / "cruxeval.jsonl"
 

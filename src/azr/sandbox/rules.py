@@ -1,7 +1,7 @@
 """Static safety policy for untrusted programs and inputs (defence in depth, not the boundary).
 
 This module is stdlib-only on purpose: the sandbox worker imports it as a top-level module
-inside the jail, and the trusted parent imports it as ``azr.sandbox.policy``. The rules:
+inside the jail, and the trusted parent imports it as ``azr.sandbox.rules``. The rules:
 
 - imports only from an allowlist of pure standard-library modules; the reference's forbidden
   list (``FORBIDDEN_MODULES``) gets its own message so prompts can quote it;
