@@ -301,7 +301,7 @@ def test_cruxeval_gold_answers_grade_correct(ex: Any) -> None:
 
 
 def test_copy_of_the_prompts_worked_example_is_rejected(ex: Any) -> None:
-    from azr.tasks.prompts import EXAMPLE_PROPOSAL
+    from azr.tasks.types.triplet import EXAMPLE_PROPOSAL
 
     program, inp = EXAMPLE_PROPOSAL
     reformatted = program.replace("return ", "return  ") + "  # mine"

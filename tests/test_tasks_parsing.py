@@ -8,14 +8,10 @@ import pytest
 
 from azr.tasks import InductionTask, Role, TaskType, Triplet
 from azr.tasks.literals import literals_equal, parse_literal, same_literal_text
-from azr.tasks.parsing import (
-    extract_induction_proposal,
-    extract_solver_answer,
-    extract_triplet_proposal,
-    parse_completion,
-    parse_for,
-)
+from azr.tasks.parsing import extract_solver_answer, parse_completion, parse_for
 from azr.tasks.prompts import forbidden_modules, proposer_prompt, solver_prompt, wrap
+from azr.tasks.types.induction import extract_induction_proposal
+from azr.tasks.types.triplet import extract_triplet_proposal
 
 ID = Triplet("def f(x):\n    return x", "'Hello world'", "'Hello world'")
 

@@ -7,19 +7,10 @@ import ast
 import pytest
 
 from azr.tasks.model import InductionTask, Role, TaskType, Triplet
-from azr.tasks.parsing import (
-    extract_induction_proposal,
-    extract_solver_answer,
-    extract_triplet_proposal,
-    parse_for,
-)
-from azr.tasks.prompts import (
-    EXAMPLE_PROPOSAL,
-    REPLY_NOW,
-    forbidden_modules,
-    proposer_prompt,
-    solver_prompt,
-)
+from azr.tasks.parsing import extract_solver_answer, parse_for
+from azr.tasks.prompts import REPLY_NOW, forbidden_modules, proposer_prompt, solver_prompt
+from azr.tasks.types.induction import extract_induction_proposal
+from azr.tasks.types.triplet import EXAMPLE_PROPOSAL, extract_triplet_proposal
 
 MARK = "Example of a complete reply (for a different task):\n"
 ID = Triplet("def f(x):\n    return x", "'Hello world'", "'Hello world'")

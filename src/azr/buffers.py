@@ -10,8 +10,6 @@ any step after the last checkpoint exactly: delete its inserts, revive its evict
 
 from __future__ import annotations
 
-import ast
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -22,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-TASK_TYPES = ("deduction", "abduction", "induction")
+from azr.tasks.types import get as get_spec
+from azr.tasks.types import names as task_type_names
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -56,31 +55,17 @@ class CorruptStore(Exception):
     """The file is not a buffer store this version can read."""
 
 
-def _normalise_code(text: str) -> str:
-    """Program text with formatting and comments removed (parsed, never executed)."""
-    try:
-        return ast.unparse(ast.parse(text))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
-
-def _normalise_args(text: str) -> str:
-    """An argument list rendered canonically via the AST of the call `f(<text>)`."""
-    try:
-        return ast.unparse(ast.parse(f"f({text})", mode="eval"))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return " ".join(text.split())
-
-
 def dedup_key(task_type: str, task: dict[str, Any]) -> str:
-    """Exact-dedup key of a task: hash of its normalised program and input(s)."""
-    parts = [_normalise_code(str(task.get("program", "")))]
-    if task_type == "induction":
-        pairs = list(task.get("visible", [])) + list(task.get("hidden", []))
-        parts += [_normalise_args(str(p[0])) for p in pairs]
-    else:
-        parts.append(_normalise_args(str(task.get("input", ""))))
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+    """Exact-dedup key of a task: its task type's hash of normalised program and input(s)."""
+    return get_spec(task_type).dedup_key(task)
+
+
+def _keys(tasks: Sequence[tuple[str, dict[str, Any]]], keys: Sequence[str] | None) -> Sequence[str]:
+    if keys is None:
+        return [dedup_key(t, p) for t, p in tasks]
+    if len(keys) != len(tasks):
+        raise ValueError(f"{len(tasks)} tasks but {len(keys)} dedup keys")
+    return keys
 
 
 @dataclass(frozen=True)
@@ -133,16 +118,16 @@ class TaskStore:
 
     # ----------------------------------------------------------------- writes
 
-    def _insert(self, task_type: str, payload: dict[str, Any], step: int) -> bool:
+    def _insert(self, task_type: str, payload: dict[str, Any], step: int, key: str) -> bool:
         cur = self.db.execute(
             "INSERT OR IGNORE INTO tasks (task_type, step, key, payload) VALUES (?, ?, ?, ?)",
-            (task_type, step, dedup_key(task_type, payload), json.dumps(payload)),
+            (task_type, step, key, json.dumps(payload)),
         )
         return cur.rowcount == 1
 
     def _enforce_cap(self, step: int) -> int:
         evicted = 0
-        for task_type in TASK_TYPES:
+        for task_type in task_type_names():
             over = self.size(task_type) - self.cap
             if over > 0:
                 cur = self.db.execute(
@@ -158,13 +143,18 @@ class TaskStore:
         step: int,
         new_tasks: Sequence[tuple[str, dict[str, Any]]],
         record: dict[str, Any],
+        keys: Sequence[str] | None = None,
     ) -> list[bool]:
         """Insert a step's tasks, apply the cap and record the step, all in one transaction.
 
+        `keys`: the tasks' dedup keys when the caller has them (else computed here).
         Returns, per task, whether it was new (False = exact duplicate, not inserted).
         """
+        keys = _keys(new_tasks, keys)
         with self.transaction():
-            inserted = [self._insert(t, p, step) for t, p in new_tasks]
+            inserted = [
+                self._insert(t, p, step, k) for (t, p), k in zip(new_tasks, keys, strict=True)
+            ]
             self._enforce_cap(step)
             self.db.execute(
                 "INSERT INTO steps (step, record) VALUES (?, ?)", (step, json.dumps(record))
@@ -201,7 +191,7 @@ class TaskStore:
 
     def sizes(self) -> dict[str, int]:
         """Live task counts per type."""
-        return {t: self.size(t) for t in TASK_TYPES}
+        return {t: self.size(t) for t in task_type_names()}
 
     def _live(self, task_types: Sequence[str]) -> list[tuple[int, int]]:
         marks = ",".join("?" * len(task_types))
@@ -254,13 +244,14 @@ class TaskStore:
         idx = rng.choice(len(live), size=k, replace=replace, p=weights)
         return self._fetch([live[int(i)][0] for i in idx])
 
-    def known(self, tasks: Sequence[tuple[str, dict[str, Any]]]) -> list[bool]:
+    def known(
+        self, tasks: Sequence[tuple[str, dict[str, Any]]], keys: Sequence[str] | None = None
+    ) -> list[bool]:
         """Whether each (type, payload) already has an exact duplicate in the store."""
         out = []
-        for task_type, payload in tasks:
+        for (task_type, _), key in zip(tasks, _keys(tasks, keys), strict=True):
             row = self.db.execute(
-                "SELECT 1 FROM tasks WHERE task_type=? AND key=?",
-                (task_type, dedup_key(task_type, payload)),
+                "SELECT 1 FROM tasks WHERE task_type=? AND key=?", (task_type, key)
             ).fetchone()
             out.append(row is not None)
         return out

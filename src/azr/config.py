@@ -12,18 +12,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from azr.errors import UserError
 
 DEFAULT_PRESET = "cpu-qwen"
 
 
-TaskTypeName = Literal["deduction", "abduction", "induction"]
+def _all_task_types() -> list[str]:
+    from azr.tasks.types import names
 
-
-def _all_task_types() -> list[TaskTypeName]:
-    return ["deduction", "abduction", "induction"]
+    return list(names())
 
 
 class _Section(BaseModel):
@@ -94,11 +93,21 @@ class SelfPlayConfig(_Section):
     """The Absolute Zero loop (SPEC.md section 2)."""
 
     batch_size: int = Field(default=4, ge=1, description="sequences per task type x role per step")
-    task_types: list[TaskTypeName] = Field(
+    task_types: list[str] = Field(
         default_factory=_all_task_types,
         min_length=1,
-        description="task types trained (ablations drop some)",
+        description="task types trained (ablations drop some); any registered task type",
     )
+
+    @field_validator("task_types")
+    @classmethod
+    def _known_task_types(cls, value: list[str]) -> list[str]:
+        from azr.tasks.types import names
+
+        unknown = [t for t in value if t not in names()]
+        if unknown:
+            raise ValueError(f"unknown task type(s) {unknown}; use some of: {', '.join(names())}")
+        return value
     references: int = Field(default=6, ge=0, description="K reference tasks in a proposer prompt")
     learnability_samples: int = Field(default=8, ge=1, description="n solver attempts per proposal")
     induction_inputs: int = Field(
@@ -275,7 +284,7 @@ def _describe(exc: ValidationError) -> str:
     if err["type"] == "extra_forbidden":
         allowed = _allowed(TrainConfig, loc[:-1])
         return f"config: unknown key '{key}' (allowed: {', '.join(allowed)})"
-    msg = err["msg"]
+    msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "literal_error":
         msg = msg.replace("Input should be", "must be")
     if err["type"] == "string_pattern_mismatch":

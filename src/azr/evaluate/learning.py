@@ -63,11 +63,11 @@ def build_heldout(
     cfg.selfplay.batch_size = max(cfg.selfplay.batch_size, 8)
     sp = _selfplay(cfg, policy, executor, seed)
     result = sp.seed()
-    identity = {json.dumps(p, sort_keys=True) for _, p in sp.identity_seeds()}
+    identity = {(n.task_type, n.key) for n in sp.identity_seeds()}
     return [
-        {"task_type": t, "task": p}
-        for t, p in result.new_tasks
-        if json.dumps(p, sort_keys=True) not in identity
+        {"task_type": n.task_type.value, "task": n.payload}
+        for n in result.new_tasks
+        if (n.task_type, n.key) not in identity
     ]
 
 

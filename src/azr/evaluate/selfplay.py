@@ -59,7 +59,8 @@ class SelfPlay(Benchmark):
         """Tasks proposed after STEP, per task type, from RUN_DIR/buffers.sqlite."""
         if data is None:
             raise ValueError("selfplay needs --data RUN_DIR[@STEP] (a run directory)")
-        from azr.buffers import TASK_TYPES, CorruptStore, TaskStore
+        from azr.buffers import CorruptStore, TaskStore
+        from azr.tasks.types import names
 
         root, after = _split_step(data)
         db = root / "buffers.sqlite" if root.is_dir() else root
@@ -70,14 +71,14 @@ class SelfPlay(Benchmark):
         except CorruptStore as exc:
             raise ValueError(f"{db}: {exc}") from None
         try:
-            per_type = {tt: [t for t in store.all_tasks(tt) if t.step > after] for tt in TASK_TYPES}
+            per_type = {tt: [t for t in store.all_tasks(tt) if t.step > after] for tt in names()}
         finally:
             store.close()
         # Interleave the types so --limit keeps all three represented.
         problems: list[Problem] = []
         longest = max((len(v) for v in per_type.values()), default=0)
         for i in range(longest):
-            for tt in TASK_TYPES:
+            for tt in per_type:
                 if i < len(per_type[tt]):
                     t = per_type[tt][i]
                     fields = {"task_type": tt, "task": t.payload, "step": t.step}

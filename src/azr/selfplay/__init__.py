@@ -5,7 +5,16 @@
 
 from __future__ import annotations
 
-from azr.selfplay.loop import SelfPlay, StepResult
+from azr.selfplay.loop import SelfPlay
+from azr.selfplay.rollout import Purpose, Rollout, StepResult
 from azr.selfplay.trainer import RunSummary, prepare_resume, train
 
-__all__ = ["RunSummary", "SelfPlay", "StepResult", "prepare_resume", "train"]
+__all__ = [
+    "Purpose",
+    "Rollout",
+    "RunSummary",
+    "SelfPlay",
+    "StepResult",
+    "prepare_resume",
+    "train",
+]

@@ -11,9 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-GROUP_ORDER = [
-    (t, r) for t in ("deduction", "abduction", "induction") for r in ("proposer", "solver")
-]
+from azr.tasks.types import names
+
+
+def group_order() -> list[tuple[str, str]]:
+    """(task type, role) rows of the step table, in registry order."""
+    return [(t, r) for t in names() for r in ("proposer", "solver")]
 
 
 class PhaseTimer:
@@ -90,7 +93,7 @@ class Progress:
         table = Table(box=None, pad_edge=False)
         for col in ("group", "reward", "valid", "solve", "tokens"):
             table.add_column(col, justify="left" if col == "group" else "right")
-        for task_type, role in GROUP_ORDER:
+        for task_type, role in group_order():
             key = f"{task_type}/{role}"
             if f"{key}/reward" not in metrics:
                 continue
@@ -104,8 +107,6 @@ class Progress:
             )
         self.console.print(table)
         sizes = " ".join(
-            f"{t[:3]}={metrics[f'buffer/{t}']}"
-            for t in ("deduction", "abduction", "induction")
-            if f"buffer/{t}" in metrics
+            f"{t[:3]}={metrics[f'buffer/{t}']}" for t in names() if f"buffer/{t}" in metrics
         )
         self.console.print(f"  buffers: {sizes}")

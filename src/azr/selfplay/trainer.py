@@ -28,9 +28,11 @@ import numpy as np
 from azr.config import TrainConfig
 from azr.policy.base import Policy
 from azr.rundir import METRICS, SAMPLES, RunDir, write_atomic
-from azr.selfplay.loop import SelfPlay, StepResult
+from azr.selfplay.loop import SelfPlay
 from azr.selfplay.progress import Progress
 from azr.selfplay.records import IDENTITY_PROGRAM
+from azr.selfplay.rollout import StepResult
+from azr.tasks.types import names as task_type_names
 
 PolicyFactory = Callable[[TrainConfig], Policy]
 ExecutorFactory = Callable[[TrainConfig], Any]
@@ -205,10 +207,10 @@ def train(
 def _seed(loop: SelfPlay, run: RunDir, progress: Progress) -> None:
     progress.info("seeding the buffers from the identity triplet (no updates)")
     result = loop.seed()
-    run.append(SAMPLES, [g.record(0) for g in result.generations])
+    run.append(SAMPLES, [r.record(0) for r in result.rollouts])
     crash_point("seed-before-commit", 0)
     record = {"offsets": run.offsets(), "rng": loop.rng.bit_generator.state, **result.metrics}
-    run.store.commit_step(0, result.new_tasks, record)
+    _store_step(run, 0, result, record)
     sizes = run.store.sizes()
     progress.info("seeded: " + ", ".join(f"{t} {n}" for t, n in sizes.items()) + " tasks")
 
@@ -223,29 +225,14 @@ def _commit(
     tb: _TensorBoard,
 ) -> None:
     """Write a finished step durably (logs, one SQLite transaction, maybe a checkpoint)."""
-    store = run.store
-    known = store.known(result.new_tasks)
-    sizes = store.sizes()
-    new_unique: dict[str, int] = {}
-    seen: set[tuple[str, str]] = set()
-    from azr.buffers import dedup_key
-
-    for (t, payload), was_known in zip(result.new_tasks, known, strict=True):
-        key = (t, dedup_key(t, payload))
-        if not was_known and key not in seen:
-            seen.add(key)
-            new_unique[t] = new_unique.get(t, 0) + 1
-    metrics: dict[str, Any] = {"step": step, **result.metrics}
-    for t in ("deduction", "abduction", "induction"):
-        metrics[f"buffer/{t}"] = min(store.cap, sizes[t] + new_unique.get(t, 0))
-        metrics[f"buffer/{t}_new"] = new_unique.get(t, 0)
+    metrics: dict[str, Any] = {"step": step, **result.metrics, **_buffer_metrics(run, result)}
     metrics.update(loop.timer.summary())
-    run.append(SAMPLES, [g.record(step) for g in result.generations])
+    run.append(SAMPLES, [r.record(step) for r in result.rollouts])
     crash_point("step-after-samples", step)
     run.append(METRICS, [metrics])
     crash_point("step-before-commit", step)
     record = {"offsets": run.offsets(), "rng": loop.rng.bit_generator.state}
-    store.commit_step(step, result.new_tasks, record)
+    _store_step(run, step, result, record)
     crash_point("step-after-commit", step)
     if step % cfg.run.checkpoint_every == 0 or step == cfg.run.steps:
         t0 = time.perf_counter()
@@ -258,6 +245,32 @@ def _commit(
         metrics["time/checkpoint"] = round(time.perf_counter() - t0, 3)
     progress.step_done(step, cfg.run.steps, metrics)
     tb.log(step, metrics)
+
+
+def _store_step(run: RunDir, step: int, result: StepResult, record: dict[str, Any]) -> None:
+    """The step's ONE SQLite transaction: its new tasks, the cap, its record."""
+    new = result.new_tasks
+    run.store.commit_step(
+        step, [(n.task_type, n.payload) for n in new], record, keys=[n.key for n in new]
+    )
+
+
+def _buffer_metrics(run: RunDir, result: StepResult) -> dict[str, int]:
+    """Per task type: the buffer size after this step (before it commits) and its new tasks."""
+    store = run.store
+    new = result.new_tasks
+    known = store.known([(n.task_type, n.payload) for n in new], keys=[n.key for n in new])
+    fresh: dict[str, set[str]] = {}
+    for n, was_known in zip(new, known, strict=True):
+        if not was_known:
+            fresh.setdefault(n.task_type, set()).add(n.key)
+    sizes = store.sizes()
+    out: dict[str, int] = {}
+    for t in task_type_names():
+        count = len(fresh.get(t, ()))
+        out[f"buffer/{t}"] = min(store.cap, sizes[t] + count)
+        out[f"buffer/{t}_new"] = count
+    return out
 
 
 __all__ = ["IDENTITY_PROGRAM", "RunSummary", "crash_point", "prepare_resume", "train"]

@@ -1,8 +1,10 @@
 """The Absolute Zero task domain: triplets, the three task types, prompts, parsing and grading.
 
-Submodules: `model` (data), `prompts` (all six templates and the wrappers), `parsing`
-(completions -> blocks), `literals` (strict literal equality), `engine` (validation and grading
-through the sandbox, batched).
+Submodules: `model` (data), `types` (the task-type registry: one spec per type with its
+prompts, answer blocks, validation, grading and dedup key), `prompts` (the prompt renderer and
+shared prompt pieces), `parsing` (completions -> blocks), `literals` (strict literal equality),
+`normalize` (program and argument normal forms), `engine` (validation and grading through the
+sandbox, batched over any mix of types).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from azr.tasks.engine import (
 )
 from azr.tasks.model import InductionTask, Role, Task, TaskType, Triplet
 from azr.tasks.parsing import ParsedCompletion, parse_completion, parse_for
-from azr.tasks.prompts import proposer_prompt, solver_prompt, wrap
+from azr.tasks.prompts import PromptRenderer, proposer_prompt, solver_prompt, wrap
 
 __all__ = [
     "GradeResult",
     "InductionTask",
     "ParsedCompletion",
+    "PromptRenderer",
     "ProposalResult",
     "Role",
     "Task",

@@ -1,21 +1,56 @@
-"""The task data model: task types, roles, triplets and induction tasks (JSON round trip)."""
+"""The task data model: task-type names, roles, triplets and induction tasks (JSON round trip)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 
-class TaskType(str, Enum):
-    """The three ways a (program, input, output) triplet becomes a reasoning task."""
+class TaskType(str):
+    """The name of a registered task type (see `azr.tasks.types`): a `str` with a check.
 
-    DEDUCTION = "deduction"  # given program + input, predict the output
-    ABDUCTION = "abduction"  # given program + output, find an input
-    INDUCTION = "induction"  # given examples + a message, write the program
+    `TaskType("deduction")` is the interned instance (so `is` comparisons work) and raises
+    ValueError for a name no task-type spec registered. The three shipped types have
+    constants; a new type needs none (it only registers its spec).
+    """
 
-    def __str__(self) -> str:
-        return self.value
+    _interned: ClassVar[dict[str, TaskType]] = {}
+    DEDUCTION: ClassVar[TaskType]  # given program + input, predict the output
+    ABDUCTION: ClassVar[TaskType]  # given program + output, find an input
+    INDUCTION: ClassVar[TaskType]  # given examples + a message, write the program
+
+    def __new__(cls, value: object) -> TaskType:
+        name = str(value)
+        found = cls._interned.get(name)
+        if found is not None:
+            return found
+        from azr.tasks.types import names
+
+        if name not in names():
+            raise ValueError(f"unknown task type {value!r}; registered: {', '.join(names())}")
+        return cls._intern(name)
+
+    @classmethod
+    def _intern(cls, name: str) -> TaskType:
+        obj = cls._interned.get(name)
+        if obj is None:
+            obj = str.__new__(cls, name)
+            cls._interned[name] = obj
+        return obj
+
+    @property
+    def value(self) -> str:
+        """The plain name (as for an Enum member)."""
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"TaskType({self.value!r})"
+
+
+TaskType.DEDUCTION = TaskType._intern("deduction")
+TaskType.ABDUCTION = TaskType._intern("abduction")
+TaskType.INDUCTION = TaskType._intern("induction")
 
 
 class Role(str, Enum):

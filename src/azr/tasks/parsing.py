@@ -2,7 +2,8 @@
 
 Parsing is lenient (it extracts whatever it can and records what was wrong) while `format_ok` is
 strict (SPEC.md section 5): exactly one think block followed by exactly one answer block, nothing
-but whitespace around them, every fence closed, and the blocks the (task type, role) requires.
+but whitespace around them, every fence closed, and the blocks the (task type, role) requires
+(each task type's spec in `azr.tasks.types` says which).
 """
 
 from __future__ import annotations
@@ -17,16 +18,6 @@ ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
 # Aliases a model may plausibly write for a block name; everything else keeps its own name.
 _ALIASES = {"py": "python", "python3": "python", "inputs": "input", "outputs": "output"}
-
-# The blocks each (task type, role) must contain: name -> minimum count.
-REQUIRED_BLOCKS: dict[tuple[TaskType, Role], dict[str, int]] = {
-    (TaskType.DEDUCTION, Role.PROPOSER): {"python": 1, "input": 1},
-    (TaskType.ABDUCTION, Role.PROPOSER): {"python": 1, "input": 1},
-    (TaskType.INDUCTION, Role.PROPOSER): {"input": 1, "message": 1},
-    (TaskType.DEDUCTION, Role.SOLVER): {"output": 1},
-    (TaskType.ABDUCTION, Role.SOLVER): {"input": 1},
-    (TaskType.INDUCTION, Role.SOLVER): {"python": 1},
-}
 
 _FENCE_OPEN = re.compile(r"^[ \t]*```[ \t]*([A-Za-z][\w+-]*)?[ \t]*$", re.MULTILINE)
 # A closing fence may end a content line (`5```), a common slip that loses nothing.
@@ -125,8 +116,9 @@ def check_required(
     parsed: ParsedCompletion, task_type: TaskType | str, role: Role | str
 ) -> ParsedCompletion:
     """Mark `parsed` ill-formed unless it has the blocks this (task type, role) requires."""
-    required = REQUIRED_BLOCKS[(TaskType(task_type), Role(role))]
-    for name, minimum in required.items():
+    from azr.tasks.types import get
+
+    for name, minimum in get(task_type).required_blocks(role).items():
         have = len(parsed.blocks.get(name, []))
         if have < minimum:
             parsed.errors.append(f"missing ```{name} block")
@@ -145,48 +137,8 @@ def parse_for(
     return check_required(parse_completion(text, primed_think), task_type, role)
 
 
-@dataclass(frozen=True)
-class TripletProposal:
-    """The payload of a deduction/abduction proposer answer."""
-
-    program: str
-    input: str
-
-
-@dataclass(frozen=True)
-class InductionProposal:
-    """The payload of an induction proposer answer."""
-
-    inputs: list[str]
-    message: str
-
-
-def extract_triplet_proposal(parsed: ParsedCompletion) -> TripletProposal | None:
-    """Program and input of a deduction/abduction proposal (last blocks), if present."""
-    program, inp = parsed.last("python"), parsed.last("input")
-    if program is None or inp is None:
-        return None
-    return TripletProposal(program=program, input=inp.strip())
-
-
-def extract_induction_proposal(parsed: ParsedCompletion) -> InductionProposal | None:
-    """All input blocks and the last message block of an induction proposal, if present."""
-    message = parsed.last("message")
-    if message is None:
-        return None
-    return InductionProposal(
-        inputs=[i.strip() for i in parsed.all("input")], message=message.strip()
-    )
-
-
 def extract_solver_answer(parsed: ParsedCompletion, task_type: TaskType | str) -> str | None:
-    """The solver's answer payload: the last output/input/python block for the task type."""
-    name = {
-        TaskType.DEDUCTION: "output",
-        TaskType.ABDUCTION: "input",
-        TaskType.INDUCTION: "python",
-    }[TaskType(task_type)]
-    found = parsed.last(name)
-    if found is None:
-        return None
-    return found if name == "python" else found.strip()
+    """The solver's answer payload (the task type's answer block; the last one counts)."""
+    from azr.tasks.types import get
+
+    return get(task_type).extract_answer(parsed)

@@ -1,20 +1,90 @@
-"""Every prompt template of the six (task type x role) prompts, and the two wrappers.
+"""The prompt renderer and the pieces every task type's prompts share.
 
-All templates live in this one module so they can be read and edited side by side. The text is
-written after SPEC.md section 3: the model reasons inside <think>...</think> and answers inside
-<answer>...</answer>, with fenced blocks (```python, ```input, ```output, ```message) as payload.
+The six (task type x role) templates live with their task types (`azr.tasks.types`); this
+module holds what they share (the reply format with a worked reply, the code rules, fenced
+blocks), the two public entry points `proposer_prompt` / `solver_prompt`, and
+`PromptRenderer`, the one way a user message becomes model input: training, evaluation and
+the learning benchmark all render through it. The model reasons inside <think>...</think> and
+answers inside <answer>...</answer>, with fenced blocks (```python, ```input, ```output,
+```message) as payload (SPEC.md section 3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from azr.tasks.model import InductionTask, TaskType, Triplet
+from azr.tasks.model import Task, TaskType, Triplet
+
+THINK_PRIMER = "<think>"
+
+BASE_WRAPPER = (
+    "A conversation between User and Assistant. The User gives a task; the Assistant first "
+    "thinks about it step by step and then answers. The reasoning goes inside <think> </think> "
+    "and the answer inside <answer> </answer>, i.e. <think> reasoning here </think> "
+    "<answer> answer here </answer>.\n"
+    "User: {prompt}\n"
+    "Assistant: " + THINK_PRIMER
+)
+
+PromptStyleName = Literal["chat", "base"]
+
+
+class PromptRenderer:
+    """Turns a user message into the model's input.
+
+    `render` is for reasoning prompts (every self-play prompt and the evaluations' own "ours"
+    prompts): with style "base" the R1 wrapper, with "chat" the model's chat template
+    (`chat_template`, e.g. `policy.format_prompt`); both end primed inside `<think>`, so a
+    completion starts with the model's reasoning. `render_plain` is for a benchmark's own
+    prompt (no think priming): the chat template with style "chat", the text as is otherwise.
+    """
+
+    def __init__(
+        self, style: PromptStyleName = "base", chat_template: Callable[[str], str] | None = None
+    ) -> None:
+        if style not in ("chat", "base"):
+            raise ValueError(f"unknown prompt style {style!r} (expected 'chat' or 'base')")
+        if style == "chat" and chat_template is None:
+            raise ValueError("the chat prompt style needs a chat template")
+        self.style = style
+        self.chat_template = chat_template
+
+    def render(self, user_text: str) -> str:
+        """The full reasoning prompt for `user_text`, primed inside `<think>`."""
+        if self.style == "base" or self.chat_template is None:
+            return BASE_WRAPPER.format(prompt=user_text)
+        text = self.chat_template(user_text)
+        return text if text.endswith(THINK_PRIMER) else text + THINK_PRIMER
+
+    def render_plain(self, text: str) -> str:
+        """A benchmark's own prompt: through the chat template with style chat, else as is."""
+        if self.style == "chat" and self.chat_template is not None:
+            return self.chat_template(text)
+        return text
+
+
+def wrap(text: str, style: PromptStyleName = "base", tokenizer: Any | None = None) -> str:
+    """`PromptRenderer(style).render(text)` with a tokenizer's chat template for style chat."""
+    template = None
+    if style == "chat":
+        if tokenizer is None or not hasattr(tokenizer, "apply_chat_template"):
+            raise ValueError("wrap(style='chat') needs a tokenizer with apply_chat_template")
+
+        def template(user_text: str) -> str:
+            messages = [{"role": "user", "content": user_text}]
+            return str(
+                tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            )
+
+    return PromptRenderer(style, template).render(text)
+
+
+# --------------------------------------------------------------------------- shared pieces
 
 
 def forbidden_modules() -> list[str]:
-    """The forbidden-module list the prompts repeat (from the sandbox's static policy)."""
+    """The forbidden-module list the prompts repeat (from the sandbox's static rules)."""
     from azr.sandbox.rules import FORBIDDEN_MODULES
 
     return sorted(FORBIDDEN_MODULES)
@@ -27,36 +97,6 @@ def allowed_modules() -> list[str]:
     return sorted(m for m in ALLOWED_MODULES if not m.startswith("_"))
 
 
-# --------------------------------------------------------------------------- wrappers
-
-BASE_WRAPPER = (
-    "A conversation between User and Assistant. The User gives a task; the Assistant first "
-    "thinks about it step by step and then answers. The reasoning goes inside <think> </think> "
-    "and the answer inside <answer> </answer>, i.e. <think> reasoning here </think> "
-    "<answer> answer here </answer>.\n"
-    "User: {prompt}\n"
-    "Assistant: <think>"
-)
-
-THINK_PRIMER = "<think>"
-
-
-def wrap(text: str, style: Literal["base", "chat"] = "base", tokenizer: Any | None = None) -> str:
-    """Wrap a user message for generation; the result ends primed inside `<think>`."""
-    if style == "base":
-        return BASE_WRAPPER.format(prompt=text)
-    if style == "chat":
-        if tokenizer is None or not hasattr(tokenizer, "apply_chat_template"):
-            raise ValueError("wrap(style='chat') needs a tokenizer with apply_chat_template")
-        rendered = tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-        )
-        return str(rendered) + THINK_PRIMER
-    raise ValueError(f"unknown wrapper style {style!r} (expected 'base' or 'chat')")
-
-
-# --------------------------------------------------------------------------- shared pieces
-
 # Every prompt ends with the reply format and one complete worked reply (for a different task),
 # placed last so it is closest to the generation: measured with benchmarks/probe_format.py, small
 # models (SmolLM2-135M) copy a full example reply far more reliably than a described format.
@@ -65,13 +105,12 @@ REPLY_RULES = (
     "then </answer>. Nothing comes after </answer>."
 )
 
-
 # A last line after the example: measured to help a little (3/12 well-formed proposals instead of
 # 2/12 over two seeds, one of them not a verbatim copy of the example).
 REPLY_NOW = "Now write your own reply for the task above, in the same shape."
 
 
-def _reply(blocks: str, example_think: str, example_answer: str) -> str:
+def reply_with_example(blocks: str, example_think: str, example_answer: str) -> str:
     """The closing format instruction plus one complete example reply."""
     return (
         REPLY_RULES.format(blocks=blocks)
@@ -83,7 +122,7 @@ def _reply(blocks: str, example_think: str, example_answer: str) -> str:
 
 
 def code_requirements(timeout_s: float = 10.0) -> str:
-    """The code rules every proposer prompt states (SPEC.md section 3)."""
+    """The code rules every program-writing proposer prompt states (SPEC.md section 3)."""
     mods = ", ".join(forbidden_modules())
     allowed = ", ".join(allowed_modules())
     return (
@@ -103,99 +142,12 @@ def code_requirements(timeout_s: float = 10.0) -> str:
     )
 
 
-def _fence(name: str, body: str) -> str:
+def fence(name: str, body: str) -> str:
+    """A fenced block called `name`."""
     return f"```{name}\n{body.strip(chr(10))}\n```"
 
 
-def _reference_block(refs: Sequence[Triplet], show_output: bool) -> str:
-    if not refs:
-        return "(no reference tasks yet)"
-    parts = []
-    for k, ref in enumerate(refs, 1):
-        items = [f"Reference {k}:", _fence("python", ref.program), _fence("input", ref.input)]
-        if show_output:
-            items.append(_fence("output", ref.output))
-        parts.append("\n".join(items))
-    return "\n\n".join(parts)
-
-
-# --------------------------------------------------------------------------- proposers
-
-PROPOSE_TRIPLET = """\
-Design a new Python programming task. {goal}
-
-{requirements}
-
-Existing tasks (yours must be different from all of them: a new idea, not a renamed or slightly \
-edited copy):
-
-{references}
-
-Make the task hard enough to need careful step-by-step reasoning, but solvable by a careful \
-reader. {reply}"""
-
-GOALS = {
-    TaskType.DEDUCTION: (
-        "Write a program and one input for it. Someone will be shown the program and the "
-        "input and will have to work out the output without running the code."
-    ),
-    TaskType.ABDUCTION: (
-        "Write a program and one input for it. Someone will be shown the program and its "
-        "output and will have to find an input that produces that output."
-    ),
-}
-
-# The worked proposal. Small models sometimes copy it verbatim; callers that want to reject such
-# copies can treat it like a reference in the duplicate check.
-EXAMPLE_PROPOSAL = (
-    "def f(nums):\n    return sum(n * n for n in nums if n % 2 == 0)",
-    "[3, 4, 5, 6]",
-)
-
-PROPOSE_TRIPLET_REPLY = _reply(
-    "one ```python block (the program) and one ```input block (the arguments of one call)",
-    "I will keep the even numbers of a list and add up their squares.",
-    f"```python\n{EXAMPLE_PROPOSAL[0]}\n```\n```input\n{EXAMPLE_PROPOSAL[1]}\n```",
-)
-
-PROPOSE_INDUCTION = """\
-Here is a Python program. Write {n_inputs} different inputs for it, and a message. Someone will \
-see your message and the outputs of the program on some of your inputs, but not the program, \
-and will have to write the program. The inputs should together reveal what the program does; \
-the message is a short hint in plain words about what the function computes and must not \
-contain the code.
-
-```python
-{program}
-```
-
-Each input is written as the arguments of one call to `f`, e.g. `'John', {{'age': 20}}`. \
-{reply}"""
-
-
-# Example inputs for the induction worked reply: as many blocks as the prompt asks for.
-_VOWEL_WORDS = [
-    "'apple'",
-    "'sky'",
-    "'banana'",
-    "''",
-    "'queue'",
-    "'rhythm'",
-    "'aeiou'",
-    "'tree'",
-    "'io'",
-    "'x'",
-]
-
-
-def _induction_reply(n_inputs: int) -> str:
-    shown = [_VOWEL_WORDS[k % len(_VOWEL_WORDS)] for k in range(max(1, n_inputs))]
-    return _reply(
-        f"{n_inputs} ```input blocks (one call each) followed by one ```message block",
-        "f counts the vowels of a word, so I use words with different numbers of vowels.",
-        "\n".join(f"```input\n{x}\n```" for x in shown)
-        + "\n```message\nCounts the vowels in the word.\n```",
-    )
+# --------------------------------------------------------------------------- entry points
 
 
 def proposer_prompt(
@@ -206,105 +158,22 @@ def proposer_prompt(
     program_for_induction: Triplet | None = None,
     timeout_s: float = 10.0,
 ) -> str:
-    """User message asking the model to propose a task of `task_type`."""
-    task_type = TaskType(task_type)
-    if task_type is TaskType.INDUCTION:
-        if program_for_induction is None:
-            raise ValueError("the induction proposer prompt needs program_for_induction")
-        return PROPOSE_INDUCTION.format(
-            n_inputs=n_inputs,
-            program=program_for_induction.program.strip("\n"),
-            reply=_induction_reply(n_inputs),
-        )
-    return PROPOSE_TRIPLET.format(
-        goal=GOALS[task_type],
-        requirements=code_requirements(timeout_s),
-        references=_reference_block(references, show_output=True),
-        reply=PROPOSE_TRIPLET_REPLY,
+    """User message asking the model to propose a task of `task_type`.
+
+    `references` are the context tasks (K references); for induction, the program to write
+    inputs for may be given as `program_for_induction` instead.
+    """
+    from azr.tasks.types import ProposalSettings, get
+
+    context = [program_for_induction] if program_for_induction is not None else references
+    settings = ProposalSettings(
+        references=len(references), induction_inputs=n_inputs, timeout_s=timeout_s
     )
+    return get(task_type).proposer_prompt(list(context), settings)
 
 
-# --------------------------------------------------------------------------- solvers
-
-SOLVE_DEDUCTION = """\
-Work out what this Python program returns for the given input.
-
-```python
-{program}
-```
-```input
-{input}
-```
-
-Give the exact return value as a Python literal (a number, a string in quotes, a list, a dict), \
-not an expression. {reply}"""
-
-SOLVE_DEDUCTION_REPLY = _reply(
-    "one ```output block",
-    "f doubles every number, so [1, 5] becomes [2, 10].",
-    "```output\n[2, 10]\n```",
-)
-
-SOLVE_ABDUCTION = """\
-Find an input for which this Python program returns the given output.
-
-```python
-{program}
-```
-```output
-{output}
-```
-
-Write the input as the arguments of one call to `f`, e.g. `'John', {{'age': 20}}` for \
-`f('John', {{'age': 20}})`. Any input that produces the output is accepted. {reply}"""
-
-SOLVE_ABDUCTION_REPLY = _reply(
-    "one ```input block",
-    "f adds 3 to x; to get 10, x must be 7.",
-    "```input\n7\n```",
-)
-
-SOLVE_INDUCTION = """\
-Write the Python function `f` that produces these outputs from these inputs.
-
-Hint: {message}
-
-{examples}
-
-Your program must define `f`; helper functions, classes and imports at the top are allowed. It \
-will be tested on further inputs that you do not see. {reply}"""
-
-SOLVE_INDUCTION_REPLY = _reply(
-    "one ```python block",
-    "Every output is the input times 3.",
-    "```python\ndef f(x):\n    return x * 3\n```",
-)
-
-
-def _examples_block(pairs: Sequence[tuple[str, str]]) -> str:
-    return "\n".join(
-        f"Example {k}:\n{_fence('input', i)}\n{_fence('output', o)}"
-        for k, (i, o) in enumerate(pairs, 1)
-    )
-
-
-def solver_prompt(task_type: TaskType | str, task: Triplet | InductionTask) -> str:
+def solver_prompt(task_type: TaskType | str, task: Task) -> str:
     """User message asking the model to solve `task` as a `task_type` task."""
-    task_type = TaskType(task_type)
-    if task_type is TaskType.INDUCTION:
-        if not isinstance(task, InductionTask):
-            raise TypeError("an induction solver prompt needs an InductionTask")
-        return SOLVE_INDUCTION.format(
-            message=task.message.strip(),
-            examples=_examples_block(task.visible),
-            reply=SOLVE_INDUCTION_REPLY,
-        )
-    if not isinstance(task, Triplet):
-        raise TypeError(f"a {task_type.value} solver prompt needs a Triplet")
-    if task_type is TaskType.DEDUCTION:
-        template, reply = SOLVE_DEDUCTION, SOLVE_DEDUCTION_REPLY
-    else:
-        template, reply = SOLVE_ABDUCTION, SOLVE_ABDUCTION_REPLY
-    return template.format(
-        program=task.program.strip("\n"), input=task.input, output=task.output, reply=reply
-    )
+    from azr.tasks.types import get
+
+    return get(task_type).solver_prompt(task)

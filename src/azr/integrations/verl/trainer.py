@@ -37,7 +37,7 @@ from azr.policy.base import Completion, Policy, SamplingParams, UpdateBatch
 from azr.rundir import RunDir, write_atomic
 from azr.selfplay.loop import SelfPlay
 from azr.selfplay.progress import Progress
-from azr.selfplay.records import Generation
+from azr.selfplay.rollout import Rollout
 from azr.selfplay.trainer import RunSummary, _commit, _seed, _TensorBoard, prepare_resume
 
 VERL_CONFIG = "verl_config.yaml"
@@ -239,7 +239,7 @@ class VerlSelfPlay(SelfPlay):
         self.verl_config = verl_config
         self.last_update: dict[str, Any] = {}
 
-    def update(self, trained: list[Generation], step: int) -> dict[str, float]:
+    def update(self, trained: list[Rollout], step: int) -> dict[str, float]:
         """Rewards on the last response token, groups in `uid`, veRL's compute_advantage."""
         from verl.trainer.ppo.ray_trainer import compute_advantage
 
@@ -247,7 +247,7 @@ class VerlSelfPlay(SelfPlay):
         kept = [g for g in trained if isinstance(g.completion, RolloutCompletion)]
         rewards = [float(g.reward or 0.0) for g in kept]
         groups = [f"{g.task_type}/{g.role}" for g in kept]
-        prompt_ids = [g.extra.get("prompt_as", g.prompt_id) for g in kept]
+        prompt_ids = [g.group for g in kept]
         method = self.cfg.selfplay.advantage
         data = _concat([g.completion for g in kept])  # type: ignore[misc]
         mask = data.batch["response_mask"]
@@ -265,7 +265,7 @@ class VerlSelfPlay(SelfPlay):
         counts = mask.sum(dim=-1).clamp(min=1)
         adv = ((adv_tok * mask).sum(dim=-1) / counts).tolist()
         for g, a in zip(kept, adv, strict=True):
-            g.extra["advantage"] = round(float(a), 4)
+            g.advantage = float(a)
         self.last_update = {
             "step": step,
             "rewards": rewards,

@@ -1,0 +1,157 @@
+"""What a task type is: the `TaskSpec` every type module implements.
+
+A spec owns everything that differs between task types: the proposer and solver prompts, the
+answer blocks each role must write, how a proposal becomes a task (the sandbox jobs that
+validate it), how an answer is graded (an immediate verdict or sandbox jobs), the exact-dedup
+key and the task's JSON form. The engine (`azr.tasks.engine`) runs the jobs of a whole batch
+in one sandbox call; the specs never touch the sandbox themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from azr.tasks.model import Role, Task, TaskType, Triplet
+from azr.tasks.parsing import ParsedCompletion
+
+
+class Check(Protocol):
+    """The sandbox's verdict on one (program, input) job (`azr.sandbox.validate.TripletCheck`)."""
+
+    valid: bool
+    output: str | None
+    reason: str
+
+
+Job = tuple[str, str]  # (program, input) for the sandbox
+ProposalVerdict = tuple[bool, str, "Task | None"]  # valid, reason, task
+GradeVerdict = tuple[bool, str]  # correct, reason
+
+
+@dataclass(frozen=True)
+class ProposalSettings:
+    """The config values proposing and validating need (from `selfplay` and `executor`)."""
+
+    references: int = 6
+    induction_inputs: int = 10
+    induction_visible: int = 5
+    timeout_s: float = 10.0
+
+
+@dataclass
+class Plan:
+    """How to conclude on one response: at once (`verdict`) or after running `jobs`."""
+
+    verdict: Any = None
+    jobs: list[Job] = field(default_factory=list)
+    finish: Callable[[Sequence[Check]], Any] | None = None
+
+    @classmethod
+    def now(cls, *verdict: Any) -> Plan:
+        """A verdict that needs no sandbox."""
+        return cls(verdict=tuple(verdict))
+
+    @classmethod
+    def run(cls, jobs: list[Job], finish: Callable[[Sequence[Check]], Any]) -> Plan:
+        """Run `jobs` in the sandbox, then `finish(checks)` gives the verdict."""
+        return cls(jobs=jobs, finish=finish)
+
+
+def dedup_hash(parts: Sequence[str]) -> str:
+    """The stored exact-dedup key: a hash of a task's normalised parts."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def short_text(text: str | None, limit: int = 80) -> str:
+    """`text` cut to `limit` characters for a reason line."""
+    text = "" if text is None else text
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class TaskSpec(ABC):
+    """One task type. Subclass, fill in the class attributes and methods, then `register`."""
+
+    name: ClassVar[str]  # the task type's name, as stored and logged
+    short: ClassVar[str]  # three letters for prompt ids and tables
+    proposer_blocks: ClassVar[dict[str, int]]  # block name -> minimum count, proposer answers
+    solver_blocks: ClassVar[dict[str, int]]  # the same for solver answers
+    answer_block: ClassVar[str]  # the block that holds a solver's answer (the last one counts)
+    task_class: ClassVar[type]  # Triplet, InductionTask or a new task class
+
+    @property
+    def task_type(self) -> TaskType:
+        """This spec's `TaskType`."""
+        return TaskType(self.name)
+
+    def required_blocks(self, role: Role | str) -> dict[str, int]:
+        """The blocks an answer of `role` must contain."""
+        return self.proposer_blocks if Role(role) is Role.PROPOSER else self.solver_blocks
+
+    # ------------------------------------------------------------------ data
+
+    @abstractmethod
+    def from_dict(self, payload: dict[str, Any]) -> Task:
+        """The task from its stored JSON form."""
+
+    @abstractmethod
+    def dedup_parts(self, payload: dict[str, Any]) -> list[str]:
+        """The normalised parts two tasks of this type must share to be duplicates."""
+
+    def dedup_key(self, payload: dict[str, Any]) -> str:
+        """The exact-dedup key stored with the task."""
+        return dedup_hash(self.dedup_parts(payload))
+
+    # ------------------------------------------------------------------ proposing
+
+    @abstractmethod
+    def context_sources(self, settings: ProposalSettings) -> tuple[tuple[str, ...], int]:
+        """Which buffers a proposer prompt draws its context tasks from, and how many."""
+
+    @abstractmethod
+    def proposer_prompt(self, context: Sequence[Triplet], settings: ProposalSettings) -> str:
+        """The user message asking for a new task, given its context tasks."""
+
+    @abstractmethod
+    def context_record(self, context: Sequence[Triplet]) -> dict[str, Any]:
+        """How a proposal's context appears in samples.jsonl."""
+
+    @abstractmethod
+    def plan_proposals(
+        self,
+        parsed: Sequence[ParsedCompletion],
+        contexts: Sequence[Sequence[Triplet]],
+        settings: ProposalSettings,
+    ) -> list[Plan]:
+        """One plan per well-formed proposal; its verdict is `ProposalVerdict`."""
+
+    # ------------------------------------------------------------------ solving
+
+    @abstractmethod
+    def solver_prompt(self, task: Task) -> str:
+        """The user message asking to solve `task`."""
+
+    def extract_answer(self, parsed: ParsedCompletion) -> str | None:
+        """The solver's answer payload: the last answer block, stripped."""
+        found = parsed.last(self.answer_block)
+        return None if found is None else found.strip()
+
+    @abstractmethod
+    def plan_grade(self, task: Task, answer: str) -> Plan:
+        """How to grade `answer` to `task`; the verdict is `GradeVerdict`."""
+
+    def check_task(self, task: Task) -> None:
+        """Raise TypeError when `task` is not a task of this type."""
+        if not isinstance(task, self.task_class):
+            raise TypeError(f"a {self.name} task must not be a {type(task).__name__}")
+
+    # ------------------------------------------------------------------ seeding
+
+    @abstractmethod
+    def identity_seed(
+        self, program: str, pairs: Sequence[tuple[str, str]], settings: ProposalSettings
+    ) -> Task:
+        """The seed task built from the identity program and its sandbox-computed pairs."""

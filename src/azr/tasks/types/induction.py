@@ -1,0 +1,252 @@
+"""Induction: given some input/output examples and a hint, write the program (graded by
+running the answer on hidden inputs in the sandbox).
+
+The proposer is shown a program from the deduction/abduction buffers and writes the inputs
+and the hint; the sandbox computes the outputs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from azr.tasks.model import InductionTask, Task, Triplet
+from azr.tasks.normalize import normalize_input, normalize_program
+from azr.tasks.parsing import ParsedCompletion
+from azr.tasks.prompts import fence, reply_with_example
+from azr.tasks.types.base import Check, Plan, ProposalSettings, TaskSpec, short_text
+from azr.tasks.types.triplet import literal_outputs_match
+
+PROPOSE_INDUCTION = """\
+Here is a Python program. Write {n_inputs} different inputs for it, and a message. Someone will \
+see your message and the outputs of the program on some of your inputs, but not the program, \
+and will have to write the program. The inputs should together reveal what the program does; \
+the message is a short hint in plain words about what the function computes and must not \
+contain the code.
+
+```python
+{program}
+```
+
+Each input is written as the arguments of one call to `f`, e.g. `'John', {{'age': 20}}`. \
+{reply}"""
+
+# Example inputs for the worked reply: as many blocks as the prompt asks for.
+_VOWEL_WORDS = [
+    "'apple'",
+    "'sky'",
+    "'banana'",
+    "''",
+    "'queue'",
+    "'rhythm'",
+    "'aeiou'",
+    "'tree'",
+    "'io'",
+    "'x'",
+]
+
+SOLVE_INDUCTION = """\
+Write the Python function `f` that produces these outputs from these inputs.
+
+Hint: {message}
+
+{examples}
+
+Your program must define `f`; helper functions, classes and imports at the top are allowed. It \
+will be tested on further inputs that you do not see. {reply}"""
+
+SOLVE_INDUCTION_REPLY = reply_with_example(
+    "one ```python block",
+    "Every output is the input times 3.",
+    "```python\ndef f(x):\n    return x * 3\n```",
+)
+
+
+def induction_reply(n_inputs: int) -> str:
+    """The closing instruction and worked reply with `n_inputs` input blocks."""
+    shown = [_VOWEL_WORDS[k % len(_VOWEL_WORDS)] for k in range(max(1, n_inputs))]
+    return reply_with_example(
+        f"{n_inputs} ```input blocks (one call each) followed by one ```message block",
+        "f counts the vowels of a word, so I use words with different numbers of vowels.",
+        "\n".join(f"```input\n{x}\n```" for x in shown)
+        + "\n```message\nCounts the vowels in the word.\n```",
+    )
+
+
+@dataclass(frozen=True)
+class InductionProposal:
+    """The payload of an induction proposer answer."""
+
+    inputs: list[str]
+    message: str
+
+
+def extract_induction_proposal(parsed: ParsedCompletion) -> InductionProposal | None:
+    """All input blocks and the last message block of an induction proposal, if present."""
+    message = parsed.last("message")
+    if message is None:
+        return None
+    return InductionProposal(
+        inputs=[i.strip() for i in parsed.all("input")], message=message.strip()
+    )
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+_CODE_MARKERS = re.compile(r"```|\bdef\s+\w+\s*\(|\bclass\s+\w+\s*[:(]|\blambda\b[^:]*:")
+
+
+def message_leak(message: str, program: str) -> str | None:
+    """Why `message` gives the program away (SPEC section 4), or None when it does not."""
+    squashed = _squash(message)
+    if _squash(program) and _squash(program) in squashed:
+        return "message contains the program"
+    if _CODE_MARKERS.search(message):
+        return "message contains code"
+    # Lines long enough to be distinctive: copying half of them is copying the program.
+    lines = {_squash(x) for x in program.splitlines()}
+    lines = {x for x in lines if len(x) >= 12 and not x.startswith("#")}
+    if lines:
+        copied = sum(1 for x in lines if x in squashed)
+        if copied * 2 >= len(lines):
+            return f"message copies {copied} of {len(lines)} program lines"
+    return None
+
+
+def distinct_inputs(raw: Sequence[str]) -> list[str]:
+    """Non-empty inputs, first of each normal form (repeated inputs reveal nothing new)."""
+    keys: set[str] = set()
+    out: list[str] = []
+    for text in raw:
+        key = normalize_input(text)
+        if text and key not in keys:
+            keys.add(key)
+            out.append(text)
+    return out
+
+
+def examples_block(pairs: Sequence[tuple[str, str]]) -> str:
+    """The visible examples shown to an induction solver."""
+    return "\n".join(
+        f"Example {k}:\n{fence('input', i)}\n{fence('output', o)}"
+        for k, (i, o) in enumerate(pairs, 1)
+    )
+
+
+class Induction(TaskSpec):
+    """Examples + message -> the program."""
+
+    name = "induction"
+    short = "ind"
+    proposer_blocks: ClassVar[dict[str, int]] = {"input": 1, "message": 1}
+    solver_blocks: ClassVar[dict[str, int]] = {"python": 1}
+    answer_block = "python"
+    task_class: ClassVar[type] = InductionTask
+
+    def from_dict(self, payload: dict[str, Any]) -> Task:
+        """An `InductionTask`."""
+        return InductionTask.from_dict(payload)
+
+    def dedup_parts(self, payload: dict[str, Any]) -> list[str]:
+        """Program and every input, visible and hidden."""
+        pairs = list(payload.get("visible", [])) + list(payload.get("hidden", []))
+        return [normalize_program(str(payload.get("program", "")))] + [
+            normalize_input(str(p[0])) for p in pairs
+        ]
+
+    def context_sources(self, settings: ProposalSettings) -> tuple[tuple[str, ...], int]:
+        """One program from the deduction and abduction buffers."""
+        return ("deduction", "abduction"), 1
+
+    def proposer_prompt(self, context: Sequence[Triplet], settings: ProposalSettings) -> str:
+        """Write inputs and a hint for the given program."""
+        if not context:
+            raise ValueError("the induction proposer prompt needs a program")
+        return PROPOSE_INDUCTION.format(
+            n_inputs=settings.induction_inputs,
+            program=context[0].program.strip("\n"),
+            reply=induction_reply(settings.induction_inputs),
+        )
+
+    def context_record(self, context: Sequence[Triplet]) -> dict[str, Any]:
+        """The source program, as text."""
+        return {"source_program": context[0].program}
+
+    def plan_proposals(
+        self,
+        parsed: Sequence[ParsedCompletion],
+        contexts: Sequence[Sequence[Triplet]],
+        settings: ProposalSettings,
+    ) -> list[Plan]:
+        """Enough distinct inputs and a message that does not leak the program; run them."""
+        return [self._plan_one(p, c[0], settings) for p, c in zip(parsed, contexts, strict=True)]
+
+    def _plan_one(
+        self, parsed: ParsedCompletion, source: Triplet, settings: ProposalSettings
+    ) -> Plan:
+        prop = extract_induction_proposal(parsed)
+        if prop is None:
+            return Plan.now(False, "format: missing ```message block", None)
+        n, visible = settings.induction_inputs, settings.induction_visible
+        inputs = distinct_inputs(prop.inputs)
+        if len(inputs) < n:
+            return Plan.now(False, f"too few inputs: {len(inputs)} distinct, need {n}", None)
+        leak = message_leak(prop.message, source.program)
+        if leak:
+            return Plan.now(False, leak, None)
+        inputs = inputs[:n]
+
+        def finish(checks: Sequence[Check]) -> tuple[bool, str, Task | None]:
+            for k, check in enumerate(checks):
+                if not (check.valid and check.output is not None):
+                    return False, f"input {k + 1} invalid: {check.reason or 'invalid'}", None
+            pairs = [(i, str(c.output)) for i, c in zip(inputs, checks, strict=True)]
+            task = InductionTask(source.program, prop.message, pairs[:visible], pairs[visible:])
+            return True, "valid", task
+
+        return Plan.run([(source.program, i) for i in inputs], finish)
+
+    def solver_prompt(self, task: Task) -> str:
+        """Show the hint and the visible examples."""
+        self.check_task(task)
+        assert isinstance(task, InductionTask)
+        return SOLVE_INDUCTION.format(
+            message=task.message.strip(),
+            examples=examples_block(task.visible),
+            reply=SOLVE_INDUCTION_REPLY,
+        )
+
+    def extract_answer(self, parsed: ParsedCompletion) -> str | None:
+        """The last program block, unstripped (indentation matters)."""
+        return parsed.last("python")
+
+    def plan_grade(self, task: Task, answer: str) -> Plan:
+        """Run the answer on every hidden input; correct when all outputs match."""
+        assert isinstance(task, InductionTask)
+        if not task.hidden:
+            return Plan.now(False, "task has no hidden tests")
+        golds = [o for _, o in task.hidden]
+
+        def finish(checks: Sequence[Check]) -> tuple[bool, str]:
+            for k, (check, gold) in enumerate(zip(checks, golds, strict=True)):
+                where = f"hidden test {k + 1}/{len(golds)}: "
+                if not check.valid or check.output is None:
+                    return False, f"{where}{check.reason or 'execution failed'}"
+                if not literal_outputs_match(check.output, gold):
+                    got, want = short_text(check.output), short_text(gold)
+                    return False, f"{where}wrong: got {got}, expected {want}"
+            return True, "correct"
+
+        return Plan.run([(answer, i) for i, _ in task.hidden], finish)
+
+    def identity_seed(
+        self, program: str, pairs: Sequence[tuple[str, str]], settings: ProposalSettings
+    ) -> Task:
+        """The identity program with its pairs split into visible and hidden."""
+        v = settings.induction_visible
+        message = "The function gives back exactly what it receives."
+        return InductionTask(program, message, visible=list(pairs[:v]), hidden=list(pairs[v:]))

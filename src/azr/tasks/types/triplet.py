@@ -1,0 +1,159 @@
+"""What deduction and abduction share: a (program, input, output) triplet proposed as a
+program and one input, validated by running it, deduplicated by program and input."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from azr.tasks.literals import NotALiteral, literals_equal, parse_literal
+from azr.tasks.model import Task, Triplet
+from azr.tasks.normalize import normalize_input, normalize_program
+from azr.tasks.parsing import ParsedCompletion
+from azr.tasks.prompts import code_requirements, fence, reply_with_example
+from azr.tasks.types.base import Check, Plan, ProposalSettings, TaskSpec
+
+PROPOSE_TRIPLET = """\
+Design a new Python programming task. {goal}
+
+{requirements}
+
+Existing tasks (yours must be different from all of them: a new idea, not a renamed or slightly \
+edited copy):
+
+{references}
+
+Make the task hard enough to need careful step-by-step reasoning, but solvable by a careful \
+reader. {reply}"""
+
+# The worked proposal. Small models sometimes copy it verbatim; such copies are rejected like
+# duplicates of a reference.
+EXAMPLE_PROPOSAL = (
+    "def f(nums):\n    return sum(n * n for n in nums if n % 2 == 0)",
+    "[3, 4, 5, 6]",
+)
+
+PROPOSE_TRIPLET_REPLY = reply_with_example(
+    "one ```python block (the program) and one ```input block (the arguments of one call)",
+    "I will keep the even numbers of a list and add up their squares.",
+    f"```python\n{EXAMPLE_PROPOSAL[0]}\n```\n```input\n{EXAMPLE_PROPOSAL[1]}\n```",
+)
+
+
+@dataclass(frozen=True)
+class TripletProposal:
+    """The payload of a deduction/abduction proposer answer."""
+
+    program: str
+    input: str
+
+
+def extract_triplet_proposal(parsed: ParsedCompletion) -> TripletProposal | None:
+    """Program and input of a deduction/abduction proposal (last blocks), if present."""
+    program, inp = parsed.last("python"), parsed.last("input")
+    if program is None or inp is None:
+        return None
+    return TripletProposal(program=program, input=inp.strip())
+
+
+@functools.cache
+def example_program_key() -> str:
+    """The normalised program of the worked example every triplet proposer prompt shows."""
+    return normalize_program(EXAMPLE_PROPOSAL[0])
+
+
+def reference_block(refs: Sequence[Triplet], show_output: bool) -> str:
+    """The reference tasks shown to a proposer."""
+    if not refs:
+        return "(no reference tasks yet)"
+    parts = []
+    for k, ref in enumerate(refs, 1):
+        items = [f"Reference {k}:", fence("python", ref.program), fence("input", ref.input)]
+        if show_output:
+            items.append(fence("output", ref.output))
+        parts.append("\n".join(items))
+    return "\n\n".join(parts)
+
+
+def literal_outputs_match(got: str, gold: str) -> bool:
+    """Whether a sandbox output repr and a gold output denote the same literal."""
+    try:
+        return literals_equal(parse_literal(got), parse_literal(gold))
+    except NotALiteral:
+        return False
+
+
+class TripletSpec(TaskSpec):
+    """Base of the task types whose task is one (program, input, output) triplet."""
+
+    proposer_blocks: ClassVar[dict[str, int]] = {"python": 1, "input": 1}
+    task_class: ClassVar[type] = Triplet
+    goal: ClassVar[str]  # the proposer prompt's sentence on what the solver will be shown
+
+    def from_dict(self, payload: dict[str, Any]) -> Task:
+        """A `Triplet` (accepts CRUXEval's `code` for `program`)."""
+        return Triplet.from_dict(payload)
+
+    def dedup_parts(self, payload: dict[str, Any]) -> list[str]:
+        """Program and input."""
+        return [
+            normalize_program(str(payload.get("program", ""))),
+            normalize_input(str(payload.get("input", ""))),
+        ]
+
+    def context_sources(self, settings: ProposalSettings) -> tuple[tuple[str, ...], int]:
+        """K references of the same type."""
+        return (self.name,), settings.references
+
+    def proposer_prompt(self, context: Sequence[Triplet], settings: ProposalSettings) -> str:
+        """Propose a program and an input, shown K references."""
+        return PROPOSE_TRIPLET.format(
+            goal=self.goal,
+            requirements=code_requirements(settings.timeout_s),
+            references=reference_block(context, show_output=True),
+            reply=PROPOSE_TRIPLET_REPLY,
+        )
+
+    def context_record(self, context: Sequence[Triplet]) -> dict[str, Any]:
+        """The references, as JSON."""
+        return {"references": [r.to_dict() for r in context]}
+
+    def plan_proposals(
+        self,
+        parsed: Sequence[ParsedCompletion],
+        contexts: Sequence[Sequence[Triplet]],
+        settings: ProposalSettings,
+    ) -> list[Plan]:
+        """Reject duplicates of any reference in the batch and copies of the worked example;
+        run the rest to get their outputs."""
+        seen = {
+            (normalize_program(r.program), normalize_input(r.input)) for c in contexts for r in c
+        }
+        return [self._plan_one(p, seen) for p in parsed]
+
+    def _plan_one(self, parsed: ParsedCompletion, seen: set[tuple[str, str]]) -> Plan:
+        prop = extract_triplet_proposal(parsed)
+        if prop is None:
+            return Plan.now(False, "format: missing ```python or ```input block", None)
+        program_key = normalize_program(prop.program)
+        if (program_key, normalize_input(prop.input)) in seen:
+            return Plan.now(False, "duplicate of a reference", None)
+        if program_key == example_program_key():
+            # Small models copy the prompt's worked reply; a copy must not earn reward.
+            return Plan.now(False, "copy of the prompt's worked example", None)
+
+        def finish(checks: Sequence[Check]) -> tuple[bool, str, Task | None]:
+            (check,) = checks
+            if check.valid and check.output is not None:
+                return True, "valid", Triplet(prop.program, prop.input, check.output)
+            return False, check.reason or "invalid", None
+
+        return Plan.run([(prop.program, prop.input)], finish)
+
+    def identity_seed(
+        self, program: str, pairs: Sequence[tuple[str, str]], settings: ProposalSettings
+    ) -> Task:
+        """The identity program on its first input."""
+        return Triplet(program, pairs[0][0], pairs[0][1])
