@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from azr.evaluate import get_benchmark
 from azr.evaluate.problems import Problem
+from azr.tasks.model import Triplet
+from azr.tasks.prompts import solver_prompt
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval" / "cruxeval.jsonl"
 
@@ -150,7 +153,9 @@ def test_benchmark_style_prompt_and_extraction() -> None:
 def test_ours_style_prompt_and_extraction() -> None:
     problem = Problem("p", {"code": "def f(x):\n    return x", "input": "3", "output": "3"})
     out = get_benchmark("cruxeval-o")
-    assert out.prompt(problem, "ours").rstrip().endswith("<think>")
+    triplet = Triplet("def f(x):\n    return x", "3", "3")
+    assert out.prompt(problem, "ours") == solver_prompt("deduction", triplet)
+    assert out.reasoning_prompt("ours") and not out.reasoning_prompt("benchmark")
     text = " reasoning </think>\n<answer>\n```output\n3\n```\n</answer>"
     assert out.extract(problem, text, "ours") == "3"
     inp = get_benchmark("cruxeval-i")
@@ -192,3 +197,32 @@ def test_gold_answers_pass_on_the_real_file() -> None:
         ins = in_b.score(problems, [[f"f({p.fields['input']})"] for p in problems], ex)
     assert sum(v[0] for v in outs) == 200
     assert sum(v[0] for v in ins) == 200
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_evaluation_renders_prompts_as_training_does(chat: bool) -> None:
+    """One renderer: `--prompt-style ours` (with or without --chat) sends the model exactly
+    what training would, and a benchmark's own prompt goes through the chat template only."""
+    from azr.evaluate.runner import SampleSettings, sample
+    from azr.policy.scripted import ScriptedPolicy
+    from azr.tasks.prompts import PromptRenderer
+
+    problem = Problem("p", {"code": "def f(x):\n    return x", "input": "3", "output": "3"})
+    bench = get_benchmark("cruxeval-o")
+    policy = ScriptedPolicy(["x"], template="<user>{}</user>")
+    seen: list[str] = []
+    real = policy.generate
+
+    def spy(prompts: Any, n: int = 1, sampling: Any = None) -> Any:
+        seen.extend(prompts)
+        return real(prompts, n, sampling)
+
+    policy.generate = spy  # type: ignore[method-assign]
+    renderer = PromptRenderer("chat" if chat else "base", policy.format_prompt)
+    sample(policy, bench, [problem], SampleSettings(style="ours", chat=chat))
+    triplet = Triplet("def f(x):\n    return x", "3", "3")
+    assert seen[-1] == renderer.render(solver_prompt("deduction", triplet))
+    assert seen[-1].endswith("<think>")
+    sample(policy, bench, [problem], SampleSettings(style="benchmark", chat=chat))
+    own = bench.prompt(problem)
+    assert seen[-1] == (f"<user>{own}</user>" if chat else own)

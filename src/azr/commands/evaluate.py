@@ -95,7 +95,12 @@ def eval_main(
         str, typer.Option("--prompt-style", help="benchmark (its own prompt) or ours (R1 wrapper).")
     ] = "benchmark",
     chat: Annotated[
-        bool, typer.Option("--chat", help="Apply the model's chat template to benchmark prompts.")
+        bool,
+        typer.Option(
+            "--chat",
+            help="Use the model's chat template: benchmark prompts go through it; with "
+            "--prompt-style ours prompts are rendered exactly as in training.",
+        ),
     ] = False,
     scoring: Annotated[
         str | None, typer.Option("--scoring", help="official (default) or strict (CRUXEval).")

@@ -288,18 +288,14 @@ class CodeIO(Benchmark):
         return [made.get(p.id, p) for p in problems if p.id in made or "output" in p.fields]
 
     def prompt(self, problem: Problem, style: PromptStyle = "benchmark") -> str:
-        """reasoning-gym's CodeI/O prompt (answer in <answer> tags); ours adds the R1 wrapper."""
+        """reasoning-gym's CodeI/O prompt (answer in <answer> tags); ours is it as a user message."""
         f = problem.fields
         template = _OUTPUT_PROMPT if f["mode"] == "output" else _INPUT_PROMPT
         shown = f["input"] if f["mode"] == "output" else f["output"]
         text = template.format(
             query=f["query"], spec=f["spec"], data=json.dumps(shown), code=f["code"]
         )
-        if style == "ours":
-            from azr.tasks.prompts import wrap
-
-            return wrap(text.strip())
-        return text
+        return text.strip() if style == "ours" else text
 
     def stop(self, style: PromptStyle = "benchmark") -> tuple[str, ...]:
         """Both styles answer inside <answer> tags."""

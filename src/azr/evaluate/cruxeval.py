@@ -173,15 +173,15 @@ class CruxEval(Benchmark):
         return take(problems, limit)
 
     def prompt(self, problem: Problem, style: PromptStyle = "benchmark") -> str:
-        """CRUXEval's direct (few-shot, [ANSWER] tags) prompt, or our R1-style solver prompt."""
+        """CRUXEval's direct (few-shot, [ANSWER] tags) prompt, or our self-play solver prompt."""
         f = problem.fields
         if style == "ours":
             from azr.tasks.model import TaskType, Triplet
-            from azr.tasks.prompts import solver_prompt, wrap
+            from azr.tasks.prompts import solver_prompt
 
             task_type = TaskType.DEDUCTION if self.mode == "output" else TaskType.ABDUCTION
             triplet = Triplet(program=f["code"], input=f["input"], output=f["output"])
-            return wrap(solver_prompt(task_type, triplet))
+            return solver_prompt(task_type, triplet)
         if self.mode == "output":
             return _OUTPUT_PROMPT.replace("{code}", f["code"]).replace("{input}", f["input"])
         return _INPUT_PROMPT.replace("{code}", f["code"]).replace("{output}", f["output"])

@@ -77,11 +77,9 @@ class HumanEval(Benchmark):
         return take(problems, limit)
 
     def prompt(self, problem: Problem, style: PromptStyle = "benchmark") -> str:
-        """The function signature and docstring (completion style), or our R1-style prompt."""
+        """The function signature and docstring (completion style), or our reasoning prompt."""
         if style == "ours":
-            from azr.tasks.prompts import wrap
-
-            return wrap(_OURS.format(prompt=problem.fields["prompt"].rstrip()))
+            return _OURS.format(prompt=problem.fields["prompt"].rstrip())
         return str(problem.fields["prompt"])
 
     def stop(self, style: PromptStyle = "benchmark") -> tuple[str, ...]:

@@ -114,11 +114,9 @@ class MathBench(Benchmark):
         return take(problems, limit)
 
     def prompt(self, problem: Problem, style: PromptStyle = "benchmark") -> str:
-        """The Qwen-math style prompt (`\\boxed{}`), or our R1-style prompt."""
+        """The Qwen-math style prompt (`\\boxed{}`), or our reasoning prompt (a user message)."""
         if style == "ours":
-            from azr.tasks.prompts import wrap
-
-            return wrap(_OURS.format(problem=problem.fields["question"]))
+            return _OURS.format(problem=problem.fields["question"])
         return _BENCHMARK_STYLE.format(problem=problem.fields["question"])
 
     def extract(self, problem: Problem, text: str, style: PromptStyle = "benchmark") -> str:

@@ -59,7 +59,14 @@ class Benchmark(ABC):
 
     @abstractmethod
     def prompt(self, problem: Problem, style: PromptStyle = "benchmark") -> str:
-        """The full text the model continues."""
+        """The prompt text: the benchmark's own (continued as is, or through the chat
+        template with --chat), or for style "ours" the user message that the prompt renderer
+        (`azr.tasks.prompts.PromptRenderer`, the one training uses) turns into model input."""
+
+    def reasoning_prompt(self, style: PromptStyle = "benchmark") -> bool:
+        """Whether `prompt(style)` is a user message for the reasoning renderer (R1 wrapper or
+        chat template, primed inside `<think>`) rather than text to continue as is."""
+        return style == "ours"
 
     def stop(self, style: PromptStyle = "benchmark") -> tuple[str, ...]:
         """Stop strings for generation."""

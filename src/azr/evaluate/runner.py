@@ -17,6 +17,7 @@ from typing import Any
 from azr.evaluate.passk import bootstrap_ci, mean_pass_at_k, pass_at_k
 from azr.evaluate.problems import Benchmark, ExecutorLike, Problem, Progress, PromptStyle
 from azr.policy.base import Policy, SamplingParams
+from azr.tasks.prompts import PromptRenderer
 
 # Yue et al. (2025) sample with these when estimating pass@k at large k.
 DEFAULT_SAMPLING_TEMPERATURE = 0.6
@@ -86,11 +87,13 @@ def sample(
     # Greedy decoding gives the same text every time: sample once and repeat it.
     draws = 1 if sp.temperature == 0.0 else settings.n
     raws: list[list[str]] = []
+    renderer = PromptRenderer("chat" if settings.chat else "base", policy.format_prompt)
+    render = (
+        renderer.render if benchmark.reasoning_prompt(settings.style) else renderer.render_plain
+    )
     for start in range(0, len(problems), max(1, settings.batch_size)):
         chunk = problems[start : start + max(1, settings.batch_size)]
-        prompts = [benchmark.prompt(p, settings.style) for p in chunk]
-        if settings.chat:
-            prompts = [policy.format_prompt(p) for p in prompts]
+        prompts = [render(benchmark.prompt(p, settings.style)) for p in chunk]
         # A fresh seed per chunk: reproducible, without repeating one random stream per chunk.
         chunk_sp = replace(sp, seed=None if sp.seed is None else sp.seed + start)
         outs = policy.generate(prompts, n=draws, sampling=chunk_sp)

@@ -88,10 +88,14 @@ class SelfPlay(Benchmark):
         return take(problems, limit)
 
     def prompt(self, problem: Problem, style: PromptStyle = "benchmark") -> str:
-        """The self-play solver prompt (R1 wrapper) in either style: it is this task's own."""
-        from azr.tasks.prompts import solver_prompt, wrap
+        """The self-play solver prompt in either style: it is this task's own."""
+        from azr.tasks.prompts import solver_prompt
 
-        return wrap(solver_prompt(problem.fields["task_type"], _task(problem)))
+        return solver_prompt(problem.fields["task_type"], _task(problem))
+
+    def reasoning_prompt(self, style: PromptStyle = "benchmark") -> bool:
+        """Always rendered like training's prompts (its own prompt is a reasoning prompt)."""
+        return True
 
     def stop(self, style: PromptStyle = "benchmark") -> tuple[str, ...]:
         """Self-play prompts end answers with `</answer>`."""
