@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from azr.config import parse_assignment, resolve_config
-from azr.evaluate.learning import TYPES, build_heldout, evaluate, load_cruxeval
+from azr.evaluate.learning import build_heldout, evaluate, load_cruxeval
+from azr.tasks.types import names
+
+TYPES = names()
 
 GROUPS = (
     [("solver", t, "solve_rate") for t in TYPES]

@@ -38,6 +38,7 @@ class OutputType(TripletSpec):
     short = "typ"
     solver_blocks: ClassVar[dict[str, int]] = {"type": 1}
     answer_block = "type"
+    example_answer = "int"
     goal = "Write a program and one input. Someone will name the type of what it returns."
 
     def solver_prompt(self, task: Task) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,9 @@ from azr.config import TrainConfig
 from azr.evaluate.passk import bootstrap_ci, mean_pass_at_k
 from azr.policy.base import Policy, SamplingParams
 from azr.tasks import engine
-from azr.tasks.model import TaskType, Triplet
-from azr.tasks.prompts import proposer_prompt, solver_prompt
+from azr.tasks.model import Triplet
+from azr.tasks.types import get, specs
 
-TYPES = ("deduction", "abduction", "induction")
-# The answers of the solver prompts' worked replies: a reply that gives one of these copied the
-# example (a well-formed reply at no effort, which Eq. 6 rewards with -0.5 instead of -1).
-EXAMPLE_ANSWERS = {
-    "deduction": "[2, 10]",
-    "abduction": "7",
-    "induction": "def f(x):\n    return x * 3",
-}
 Log = Callable[[str], None]
 
 
@@ -100,33 +93,39 @@ def evaluate(
     log: Log = lambda _m: None,
 ) -> dict[str, Any]:
     """Solver, proposer and CRUXEval-O figures of `policy` (see the module docstring)."""
-    from azr.selfplay.records import as_triplet, task_from_payload
-
     t0 = time.perf_counter()
     sp = _selfplay(cfg, policy, executor, seed)
     s = cfg.sampling
     params = SamplingParams(temperature=s.temperature, top_p=s.top_p, seed=seed)
     # Solver prompts: held-out tasks of every type, then the CRUXEval problems (deduction).
-    items: list[tuple[str, str, Any]] = []  # (key, task type, task)
-    for row in heldout:
-        items.append(
-            (row["task_type"], row["task_type"], task_from_payload(row["task_type"], row["task"]))
-        )
-    items += [("cruxeval-o", "deduction", t) for t in crux]
-    prompts = [sp.render(solver_prompt(tt, task)) for _, tt, task in items]
-    log(f"solving: {len(prompts)} prompts x {n} samples")
-    outs = policy.generate(
-        prompts,
-        n=n,
-        sampling=SamplingParams(**{**params.__dict__, "max_new_tokens": s.solver_max_new_tokens}),
-    )
-    flat = [
-        (TaskType(tt), task, c.text)
-        for (_, tt, task), comps in zip(items, outs, strict=True)
-        for c in comps
+    items: list[tuple[str, str, Any]] = [  # (key, task type, task)
+        (r["task_type"], r["task_type"], get(r["task_type"]).from_dict(r["task"])) for r in heldout
     ]
-    grades = engine.grade_mixed(executor, flat, True)
-    result: dict[str, Any] = {"n": n, "solver": {}, "proposer": {}}
+    items += [("cruxeval-o", "deduction", t) for t in crux]
+    log(f"solving: {len(items)} prompts x {n} samples")
+    solve_params = replace(params, max_new_tokens=s.solver_max_new_tokens)
+    result: dict[str, Any] = {"n": n, **_solver_part(sp, executor, items, n, solve_params)}
+    by_type: dict[str, list[Any]] = {}
+    for _, tt, task in items[: len(heldout)]:
+        by_type.setdefault(tt, []).append(task)
+    propose_params = replace(params, max_new_tokens=s.proposer_max_new_tokens)
+    result["proposer"] = _proposer_part(
+        sp, executor, by_type, proposals_per_type, seed, propose_params, log
+    )
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def _solver_part(
+    sp: Any, executor: Any, items: list[tuple[str, str, Any]], n: int, params: SamplingParams
+) -> dict[str, Any]:
+    """Sample n answers per item, grade them in one batch, and count per set."""
+    prompts = [sp.render(get(tt).solver_prompt(task)) for _, tt, task in items]
+    outs = sp.policy.generate(prompts, n=n, sampling=params)
+    flat = [
+        (tt, task, c.text) for (_, tt, task), comps in zip(items, outs, strict=True) for c in comps
+    ]
+    grades = engine.grade_mixed(executor, flat)
     counts: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
     samples: list[dict[str, Any]] = []
     for i, (key, tt, _) in enumerate(items):
@@ -135,81 +134,70 @@ def evaluate(
         ns.append(len(g))
         cs.append(sum(bool(x.correct) for x in g))
         fs.append(sum(bool(x.format_ok) for x in g))
-        xs.append(sum((x.answer or "").strip() == EXAMPLE_ANSWERS[tt] for x in g))
-        for k, x in enumerate(g):
-            samples.append(
-                {
-                    "set": key,
-                    "item": i,
-                    "text": outs[i][k].text,
-                    "correct": x.correct,
-                    "reason": x.reason,
-                }
-            )
-    result["samples"] = samples
-    for key, (ns, cs, fs, xs) in counts.items():
-        result["solver"][key] = {
+        xs.append(sum((x.answer or "").strip() == get(tt).example_answer for x in g))
+        samples += [
+            {
+                "set": key,
+                "item": i,
+                "text": outs[i][k].text,
+                "correct": x.correct,
+                "reason": x.reason,
+            }
+            for k, x in enumerate(g)
+        ]
+    solver = {
+        key: {
             "format_rate": _ci(ns, fs),
             "solve_rate": _ci(ns, cs),
             "example_copy_rate": _ci(ns, xs),
             "pass_at_k": {str(k): v for k, v in mean_pass_at_k(ns, cs, range(1, n + 1)).items()},
         }
-    # Proposer prompts: references drawn (with a fixed seed) from the held-out tasks.
-    rng = np.random.default_rng(seed)
-    by_type = {
-        t: [task_from_payload(t, r["task"]) for r in heldout if r["task_type"] == t] for t in TYPES
+        for key, (ns, cs, fs, xs) in counts.items()
     }
-    triplets = [as_triplet(x) for t in ("deduction", "abduction") for x in by_type[t]]
-    gens: list[tuple[str, str, list[Triplet] | Triplet]] = []
-    sc = cfg.selfplay
-    for t in TYPES:
-        for _ in range(proposals_per_type if triplets else 0):
-            if t == "induction":
-                prog = triplets[int(rng.integers(len(triplets)))]
-                text = proposer_prompt(
-                    t,
-                    [],
-                    n_inputs=sc.induction_inputs,
-                    program_for_induction=prog,
-                    timeout_s=cfg.executor.timeout_s,
-                )
-                gens.append((t, sp.render(text), prog))
-            else:
-                pool = by_type[t] or [as_triplet(x) for x in by_type["deduction"]]
-                refs = [
-                    as_triplet(pool[int(i)]) for i in rng.integers(len(pool), size=sc.references)
-                ]
-                text = proposer_prompt(t, refs, timeout_s=cfg.executor.timeout_s)
-                gens.append((t, sp.render(text), refs))
-    log(f"proposing: {len(gens)} prompts")
-    pouts = policy.generate(
-        [g[1] for g in gens],
-        n=1,
-        sampling=SamplingParams(**{**params.__dict__, "max_new_tokens": s.proposer_max_new_tokens}),
-    )
-    for t in TYPES:
-        idx = [i for i, g in enumerate(gens) if g[0] == t]
+    return {"solver": solver, "samples": samples}
+
+
+def _proposer_part(
+    sp: Any,
+    executor: Any,
+    by_type: dict[str, list[Any]],
+    per_type: int,
+    seed: int,
+    params: SamplingParams,
+    log: Log,
+) -> dict[str, Any]:
+    """Proposer prompts whose context tasks are drawn (with a fixed seed) from the held-out
+    tasks; format, validity and worked-example copies per type."""
+    from azr.selfplay.records import as_triplet
+
+    rng = np.random.default_rng(seed)
+    triplets = [
+        as_triplet(x) for tasks in by_type.values() for x in tasks if isinstance(x, Triplet)
+    ]
+    prompts: list[tuple[str, str, list[Triplet]]] = []  # (type, prompt, context)
+    for spec in specs():
+        sources, k = spec.context_sources(sp.settings)
+        pool = [as_triplet(x) for t in sources for x in by_type.get(t, [])] or triplets
+        for _ in range(per_type if pool else 0):
+            context = [pool[int(i)] for i in rng.integers(len(pool), size=k)]
+            prompts.append(
+                (spec.name, sp.render(spec.proposer_prompt(context, sp.settings)), context)
+            )
+    log(f"proposing: {len(prompts)} prompts")
+    outs = sp.policy.generate([p[1] for p in prompts], n=1, sampling=params)
+    out: dict[str, Any] = {}
+    for spec in specs():
+        idx = [i for i, p in enumerate(prompts) if p[0] == spec.name]
         if not idx:
             continue
-        texts = [pouts[i][0].text for i in idx]
-        if t == "induction":
-            res = engine.validate_proposals(
-                executor,
-                t,
-                texts,
-                n_inputs=sc.induction_inputs,
-                n_visible=sc.induction_visible,
-                induction_programs=[gens[i][2] for i in idx],  # type: ignore[misc]
-            )
-        else:
-            refs_all = {(r.program, r.input): r for i in idx for r in gens[i][2]}  # type: ignore[union-attr]
-            res = engine.validate_proposals(executor, t, texts, list(refs_all.values()))
+        texts = [outs[i][0].text for i in idx]
+        res = engine.validate_batch(
+            executor, spec.name, texts, [prompts[i][2] for i in idx], sp.settings
+        )
         ones = [1] * len(res)
-        copies = [int("worked example" in r.reason) for r in res]
-        result["proposer"][t] = {
-            "example_copy_rate": _ci(ones, copies),
+        out[spec.name] = {
+            "example_copy_rate": _ci(ones, [int("worked example" in r.reason) for r in res]),
             "format_rate": _ci(ones, [int(r.format_ok) for r in res]),
             "valid_rate": _ci(ones, [int(r.valid) for r in res]),
         }
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    return result
+    return out

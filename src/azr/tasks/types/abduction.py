@@ -24,10 +24,11 @@ Find an input for which this Python program returns the given output.
 Write the input as the arguments of one call to `f`, e.g. `'John', {{'age': 20}}` for \
 `f('John', {{'age': 20}})`. Any input that produces the output is accepted. {reply}"""
 
+EXAMPLE_ANSWER = "7"
 SOLVE_ABDUCTION_REPLY = reply_with_example(
     "one ```input block",
     "f adds 3 to x; to get 10, x must be 7.",
-    "```input\n7\n```",
+    f"```input\n{EXAMPLE_ANSWER}\n```",
 )
 
 
@@ -38,6 +39,7 @@ class Abduction(TripletSpec):
     short = "abd"
     solver_blocks: ClassVar[dict[str, int]] = {"input": 1}
     answer_block = "input"
+    example_answer = EXAMPLE_ANSWER
     goal = (
         "Write a program and one input for it. Someone will be shown the program and its "
         "output and will have to find an input that produces that output."

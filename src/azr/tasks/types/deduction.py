@@ -23,10 +23,11 @@ Work out what this Python program returns for the given input.
 Give the exact return value as a Python literal (a number, a string in quotes, a list, a dict), \
 not an expression. {reply}"""
 
+EXAMPLE_ANSWER = "[2, 10]"
 SOLVE_DEDUCTION_REPLY = reply_with_example(
     "one ```output block",
     "f doubles every number, so [1, 5] becomes [2, 10].",
-    "```output\n[2, 10]\n```",
+    f"```output\n{EXAMPLE_ANSWER}\n```",
 )
 
 
@@ -37,6 +38,7 @@ class Deduction(TripletSpec):
     short = "ded"
     solver_blocks: ClassVar[dict[str, int]] = {"output": 1}
     answer_block = "output"
+    example_answer = EXAMPLE_ANSWER
     goal = (
         "Write a program and one input for it. Someone will be shown the program and the "
         "input and will have to work out the output without running the code."

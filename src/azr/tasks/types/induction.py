@@ -57,10 +57,11 @@ Hint: {message}
 Your program must define `f`; helper functions, classes and imports at the top are allowed. It \
 will be tested on further inputs that you do not see. {reply}"""
 
+EXAMPLE_ANSWER = "def f(x):\n    return x * 3"
 SOLVE_INDUCTION_REPLY = reply_with_example(
     "one ```python block",
     "Every output is the input times 3.",
-    "```python\ndef f(x):\n    return x * 3\n```",
+    f"```python\n{EXAMPLE_ANSWER}\n```",
 )
 
 
@@ -145,6 +146,7 @@ class Induction(TaskSpec):
     proposer_blocks: ClassVar[dict[str, int]] = {"input": 1, "message": 1}
     solver_blocks: ClassVar[dict[str, int]] = {"python": 1}
     answer_block = "python"
+    example_answer = EXAMPLE_ANSWER
     task_class: ClassVar[type] = InductionTask
 
     def from_dict(self, payload: dict[str, Any]) -> Task:
