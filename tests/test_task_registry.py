@@ -39,6 +39,7 @@ class OutputType(TripletSpec):
     solver_blocks: ClassVar[dict[str, int]] = {"type": 1}
     answer_block = "type"
     example_answer = "int"
+    grading_runs_code = False
     goal = "Write a program and one input. Someone will name the type of what it returns."
 
     def solver_prompt(self, task: Task) -> str:

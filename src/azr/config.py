@@ -108,6 +108,7 @@ class SelfPlayConfig(_Section):
         if unknown:
             raise ValueError(f"unknown task type(s) {unknown}; use some of: {', '.join(names())}")
         return value
+
     references: int = Field(default=6, ge=0, description="K reference tasks in a proposer prompt")
     learnability_samples: int = Field(default=8, ge=1, description="n solver attempts per proposal")
     induction_inputs: int = Field(

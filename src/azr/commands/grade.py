@@ -21,7 +21,8 @@ def _bad(item_id: Any, reason: str) -> dict[str, Any]:
 def _load(path: Path) -> tuple[list[dict[str, Any] | None], list[tuple[Any, Any, Any, str]]]:
     """Results pre-filled for bad lines (None elsewhere) and (slot, type, task, completion)."""
     from azr.errors import UserError
-    from azr.tasks import InductionTask, TaskType, Triplet
+    from azr.tasks import TaskType
+    from azr.tasks.types import get
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -54,11 +55,7 @@ def _load(path: Path) -> tuple[list[dict[str, Any] | None], list[tuple[Any, Any,
             results.append(_bad(item_id, "bad line: missing field 'completion' (a string)"))
             continue
         try:
-            task: Any = (
-                InductionTask.from_dict(row)
-                if task_type is TaskType.INDUCTION
-                else Triplet.from_dict(row)
-            )
+            task: Any = get(task_type).from_dict(row)
         except ValueError as exc:
             results.append(_bad(item_id, f"bad line: {exc}"))
             continue
@@ -107,8 +104,8 @@ def register(app: typer.Typer) -> None:
 
         from azr.errors import UserError
         from azr.rewards import SCHEMES, answer_reward
-        from azr.tasks import TaskType
         from azr.tasks.engine import grade_mixed
+        from azr.tasks.types import get
 
         if reward not in SCHEMES:
             raise UserError(f"--reward must be one of: {', '.join(SCHEMES)} (got {reward!r})")
@@ -117,7 +114,7 @@ def register(app: typer.Typer) -> None:
         if workers < 0:
             raise UserError("--workers must be 0 (automatic) or positive")
         results, items = _load(file)
-        needs_sandbox = any(tt is not TaskType.DEDUCTION for _, tt, _, _ in items)
+        needs_sandbox = any(get(tt).grading_runs_code for _, tt, _, _ in items)
         executor = _make_executor(workers, timeout, isolation) if needs_sandbox else None
         try:
             with Progress(console=_stderr_console(), transient=True, disable=not items) as progress:

@@ -24,8 +24,6 @@ from azr.evaluate.problems import (
     take,
 )
 
-_BLOCK = {"deduction": "output", "abduction": "input", "induction": "python"}
-
 
 def _split_step(data: Path) -> tuple[Path, int]:
     text = str(data)
@@ -39,12 +37,9 @@ def _split_step(data: Path) -> tuple[Path, int]:
 
 
 def _task(problem: Problem) -> Any:
-    from azr.tasks.model import InductionTask, Triplet
+    from azr.tasks.types import get
 
-    payload = problem.fields["task"]
-    if problem.fields["task_type"] == "induction":
-        return InductionTask.from_dict(payload)
-    return Triplet.from_dict(payload)
+    return get(problem.fields["task_type"]).from_dict(problem.fields["task"])
 
 
 class SelfPlay(Benchmark):
@@ -119,13 +114,13 @@ class SelfPlay(Benchmark):
         """Grade payloads with the self-play grader (wrapped as well-formed completions)."""
         self.check_scoring(scoring)
         from azr.tasks.engine import grade_mixed
-        from azr.tasks.model import TaskType
+        from azr.tasks.types import get
 
         items = []
         for problem, gens in zip(problems, generations, strict=True):
-            tt = TaskType(problem.fields["task_type"])
+            tt = problem.fields["task_type"]
             task = _task(problem)
-            block = _BLOCK[tt.value]
+            block = get(tt).answer_block
             for gen in gens:
                 text = f"</think>\n<answer>\n```{block}\n{gen}\n```\n</answer>"
                 items.append((tt, task, text))

@@ -24,7 +24,8 @@ from typing import Any
 
 from azr.rewards import answer_reward
 from azr.tasks import engine
-from azr.tasks.model import InductionTask, Task, TaskType, Triplet
+from azr.tasks.model import Task, TaskType
+from azr.tasks.types import get
 
 DATA_SOURCE = "azr"
 
@@ -43,9 +44,7 @@ class SolverRow:
 
 def _task_of(task_type: TaskType, raw: Any) -> Task:
     data = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    if task_type is TaskType.INDUCTION:
-        return InductionTask.from_dict(data)
-    return Triplet.from_dict(data)
+    return get(task_type).from_dict(data)
 
 
 def row_from_fields(

@@ -81,6 +81,7 @@ class TaskSpec(ABC):
     solver_blocks: ClassVar[dict[str, int]]  # the same for solver answers
     answer_block: ClassVar[str]  # the block that holds a solver's answer (the last one counts)
     task_class: ClassVar[type]  # Triplet, InductionTask or a new task class
+    grading_runs_code: ClassVar[bool] = True  # False: answers are judged in this process
     # The answer of the solver prompt's worked reply: an answer equal to it copied the example.
     example_answer: ClassVar[str]
 

@@ -39,6 +39,7 @@ class Deduction(TripletSpec):
     solver_blocks: ClassVar[dict[str, int]] = {"output": 1}
     answer_block = "output"
     example_answer = EXAMPLE_ANSWER
+    grading_runs_code = False
     goal = (
         "Write a program and one input for it. Someone will be shown the program and the "
         "input and will have to work out the output without running the code."
