@@ -40,18 +40,12 @@ class Abduction(TripletSpec):
     solver_blocks: ClassVar[dict[str, int]] = {"input": 1}
     answer_block = "input"
     example_answer = EXAMPLE_ANSWER
+    solve_template = SOLVE_ABDUCTION
+    solve_reply = SOLVE_ABDUCTION_REPLY
     goal = (
         "Write a program and one input for it. Someone will be shown the program and its "
         "output and will have to find an input that produces that output."
     )
-
-    def solver_prompt(self, task: Task) -> str:
-        """Show the program and the output."""
-        self.check_task(task)
-        assert isinstance(task, Triplet)
-        return SOLVE_ABDUCTION.format(
-            program=task.program.strip("\n"), output=task.output, reply=SOLVE_ABDUCTION_REPLY
-        )
 
     def plan_grade(self, task: Task, answer: str) -> Plan:
         """Run the program on the answer; correct when it returns the gold output."""

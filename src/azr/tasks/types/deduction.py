@@ -40,18 +40,12 @@ class Deduction(TripletSpec):
     answer_block = "output"
     example_answer = EXAMPLE_ANSWER
     grading_runs_code = False
+    solve_template = SOLVE_DEDUCTION
+    solve_reply = SOLVE_DEDUCTION_REPLY
     goal = (
         "Write a program and one input for it. Someone will be shown the program and the "
         "input and will have to work out the output without running the code."
     )
-
-    def solver_prompt(self, task: Task) -> str:
-        """Show the program and the input."""
-        self.check_task(task)
-        assert isinstance(task, Triplet)
-        return SOLVE_DEDUCTION.format(
-            program=task.program.strip("\n"), input=task.input, reply=SOLVE_DEDUCTION_REPLY
-        )
 
     def plan_grade(self, task: Task, answer: str) -> Plan:
         """Compared with the gold output as strict literals, in this process (never run)."""

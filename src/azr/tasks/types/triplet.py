@@ -91,6 +91,8 @@ class TripletSpec(TaskSpec):
     proposer_blocks: ClassVar[dict[str, int]] = {"python": 1, "input": 1}
     task_class: ClassVar[type] = Triplet
     goal: ClassVar[str]  # the proposer prompt's sentence on what the solver will be shown
+    solve_template: ClassVar[str]  # the solver prompt; fields program, input, output, reply
+    solve_reply: ClassVar[str]  # its closing format instruction with a worked reply
 
     def from_dict(self, payload: dict[str, Any]) -> Task:
         """A `Triplet` (accepts CRUXEval's `code` for `program`)."""
@@ -151,6 +153,17 @@ class TripletSpec(TaskSpec):
             return False, check.reason or "invalid", None
 
         return Plan.run([(prop.program, prop.input)], finish)
+
+    def solver_prompt(self, task: Task) -> str:
+        """The solver template filled with the triplet (each type shows what it shows)."""
+        self.check_task(task)
+        assert isinstance(task, Triplet)
+        return self.solve_template.format(
+            program=task.program.strip("\n"),
+            input=task.input,
+            output=task.output,
+            reply=self.solve_reply,
+        )
 
     def identity_seed(
         self, program: str, pairs: Sequence[tuple[str, str]], settings: ProposalSettings
