@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+from azr.jsonl import read_jsonl
 from azr.tasks import InductionTask, TaskType, Triplet
 from azr.tasks.engine import grade_mixed
 
@@ -62,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     from azr.sandbox import Executor, SandboxConfig
 
-    rows = [json.loads(x) for x in args.data.read_text().splitlines() if x.strip()]
+    rows = read_jsonl(args.data)
     items = build(rows, args.n)
     t0 = time.perf_counter()
     with Executor(SandboxConfig(timeout_s=args.timeout, isolation="auto")) as ex:

@@ -26,6 +26,7 @@ from typing import Any
 
 from azr.config import parse_assignment, resolve_config
 from azr.evaluate.learning import build_heldout, evaluate, load_cruxeval
+from azr.jsonl import read_jsonl
 from azr.tasks.types import names
 
 TYPES = names()
@@ -85,7 +86,7 @@ def cmd_heldout(args: argparse.Namespace, cfg: Any) -> None:
 
 def cmd_eval(args: argparse.Namespace, cfg: Any) -> None:
     out = Path(args.out)
-    heldout = [json.loads(x) for x in (out / "heldout.jsonl").read_text().splitlines() if x]
+    heldout = read_jsonl(out / "heldout.jsonl")
     crux_path = Path(args.cruxeval or os.environ.get("AZR_CRUXEVAL", ""))
     if not crux_path.is_file():
         sys.exit(
@@ -198,7 +199,7 @@ def _plots(out: Path, evals: list[dict[str, Any]], run: Path | None) -> None:
     fig.savefig(out / "passk.png", dpi=110)
     plt.close(fig)
     if run is not None and (run / "metrics.jsonl").is_file():
-        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x]
+        rows = read_jsonl(run / "metrics.jsonl")
         fig, ax = plt.subplots(figsize=(9, 3.6))
         for i, t in enumerate(TYPES):
             for j, role in enumerate(("proposer", "solver")):

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from azr.config import parse_assignment, resolve_config
+from azr.jsonl import read_jsonl
 from azr.selfplay import train
 from azr.selfplay.progress import Progress
 
@@ -47,7 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="azr-step-") as tmp:
         run = Path(tmp) / "run"
         train(cfg, run, progress=Progress(quiet=True))
-        m = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+        m = read_jsonl(run / "metrics.jsonl")[-1]
     out = {
         "variant": args.variant,
         "preset": args.preset,

@@ -43,6 +43,18 @@ def test_registry_lists_every_benchmark() -> None:
         get_benchmark("nope")
 
 
+def test_eval_help_names_exactly_the_registered_benchmarks() -> None:
+    # The help text is written out (building it must not import every benchmark module).
+    import typer
+
+    from azr.cli import app
+
+    group = typer.main.get_command(app)
+    [option] = [p for p in group.commands["eval"].params if p.name == "benchmark"]  # type: ignore[attr-defined]
+    listed = str(option.help).split(" ")[0].split("|")
+    assert sorted(listed) == benchmark_names()
+
+
 # ----------------------------------------------------------------------------- math
 
 

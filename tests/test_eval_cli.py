@@ -73,7 +73,7 @@ def test_reads_cruxeval_and_jsonl_and_human_eval_formats(tmp_path: Path) -> None
         ('{"sample_9": ["1"]}', "not in benchmark"),
         ('{"sample_0": ["1"], "sample_1": ["1", "2"]}', "same number"),
         ('{"sample_0": []}', "at least one"),
-        ("[1, 2", "invalid JSON"),
+        ("[1, 2", "not JSON"),
         (
             '{"id": "sample_0", "generations": ["1"]}\n{"id": "sample_0", "generations": ["1"]}\n',
             "twice",

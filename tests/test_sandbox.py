@@ -335,10 +335,42 @@ def test_parent_killed_takes_the_sandbox_down(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- start-up and opt-outs
 
 
-def test_refuses_without_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("mode", ["auto", "bwrap"])
+def test_refuses_without_bubblewrap(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    # "auto" never falls back to running without an OS boundary: same refusal as "bwrap".
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    with pytest.raises(SandboxUnavailable, match="isolation='none'"):
-        Executor(SandboxConfig(isolation="auto"))
+    with pytest.raises(SandboxUnavailable) as info:
+        Executor(SandboxConfig(isolation=mode))
+    message = str(info.value)
+    assert message.startswith("bubblewrap (bwrap) is not available")
+    assert "--isolation none" in message and "isolation='none'" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("mode", ["auto", "bwrap"])
+def test_refuses_when_bubblewrap_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    # A bwrap that is installed but fails (user namespaces disabled, say): a refusal quoting
+    # its message, never a quiet start without the jail.
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(shutil, "which", lambda name: str(fake) if name == "bwrap" else None)
+    with pytest.raises(SandboxUnavailable) as info:
+        Executor(SandboxConfig(isolation=mode, workers=2))
+    message = str(info.value)
+    assert "bubblewrap failed (bwrap: No permissions to create new namespace)" in message
+    assert "--isolation none" in message and "\n" not in message
+
+
+def test_auto_and_bwrap_give_the_same_jail() -> None:
+    levels = set()
+    for mode in ("auto", "bwrap"):
+        with Executor(SandboxConfig(isolation=mode, workers=2)) as executor:
+            levels.add(executor.isolation_level)
+    [level] = levels
+    assert level.startswith("bwrap+")
 
 
 def test_explicit_opt_out_warns_and_runs() -> None:

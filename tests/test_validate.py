@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -138,6 +139,26 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     done = _azr("validate", str(tmp_path), "--isolation", "docker")
     assert done.returncode == 2
+
+
+@pytest.mark.parametrize("mode", [[], ["--isolation", "auto"], ["--isolation", "bwrap"]])
+def test_cli_without_bubblewrap_refuses_in_one_line(tmp_path: Path, mode: list[str]) -> None:
+    # The default ("auto") refuses like "bwrap" does, and names the way out.
+    data = tmp_path / "a.jsonl"
+    data.write_text(json.dumps({"program": "def f(x):\n    return x", "input": "1"}) + "\n")
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "azr.cli", "validate", str(data), *mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": str(empty)},  # no bwrap to be found
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("azr: error: bubblewrap (bwrap) is not available")
+    assert "--isolation none" in line
 
 
 @needs_bwrap

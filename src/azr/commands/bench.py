@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from azr.commands import ISOLATION_HELP, check_isolation
+
 bench_app = typer.Typer(
     help="Throughput benchmarks; each prints one JSON object.",
     no_args_is_help=True,
@@ -17,7 +19,7 @@ def bench_executor(
     repeat: int = typer.Option(10, help="how many times the programs are repeated"),
     rounds: int = typer.Option(5, help="alternating rounds of ours and the reference"),
     workers: int = typer.Option(0, help="sandbox workers (0: one per CPU core)"),
-    isolation: str = typer.Option("auto", help="auto | bwrap | none"),
+    isolation: str = typer.Option("auto", help=ISOLATION_HELP),
 ) -> None:
     """Sandboxed executor throughput versus a reference-style executor, measured in one run."""
     import json
@@ -30,8 +32,7 @@ def bench_executor(
 
     if repeat < 1 or rounds < 1 or workers < 0:
         raise UserError("--repeat and --rounds must be at least 1, --workers at least 0")
-    if isolation not in ("auto", "bwrap", "none"):
-        raise UserError(f"--isolation must be auto, bwrap or none (got {isolation!r})")
+    check_isolation(isolation)
     path = Path(data) if data else default_data_path()
     if path is None or not path.is_file():
         if data:

@@ -118,8 +118,10 @@ def eval_main(
 
     if not model or not benchmark:
         raise UserError("azr eval needs --model and --benchmark (or: azr eval score --help)")
-    if prompt_style not in ("benchmark", "ours"):
-        raise UserError("--prompt-style must be 'benchmark' or 'ours'")
+    from azr.evaluate.problems import PROMPT_STYLES
+
+    if prompt_style not in PROMPT_STYLES:
+        raise UserError(f"--prompt-style must be one of: {', '.join(PROMPT_STYLES)}")
     from azr.deps import quiet_transformers, require_model_backend
 
     require_model_backend("azr eval")

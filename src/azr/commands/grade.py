@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
+from azr.commands import ISOLATION_HELP, check_isolation
+
 # Lines are graded in chunks, one sandbox batch per chunk, so the progress bar moves.
 CHUNK = 256
-ISOLATION_MODES = ("auto", "bwrap", "none")
 
 
 def _bad(item_id: Any, reason: str) -> dict[str, Any]:
@@ -21,28 +22,23 @@ def _bad(item_id: Any, reason: str) -> dict[str, Any]:
 def _load(path: Path) -> tuple[list[dict[str, Any] | None], list[tuple[Any, Any, Any, str]]]:
     """Results pre-filled for bad lines (None elsewhere) and (slot, type, task, completion)."""
     from azr.errors import UserError
+    from azr.jsonl import iter_jsonl
     from azr.tasks import TaskType
     from azr.tasks.types import get
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = list(iter_jsonl(path))
     except FileNotFoundError:
         raise UserError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
     results: list[dict[str, Any] | None] = []
     items: list[tuple[Any, Any, Any, str]] = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for line in lines:
+        lineno, row = line.lineno, line.row
         slot = len(results)
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            results.append(_bad(f"line {lineno}", f"bad line: not JSON ({exc.msg})"))
-            continue
-        if not isinstance(row, dict):
-            results.append(_bad(f"line {lineno}", "bad line: not a JSON object"))
+        if row is None:
+            results.append(_bad(f"line {lineno}", f"bad line: {line.problem}"))
             continue
         item_id = row.get("id", f"line {lineno}")
         try:
@@ -79,7 +75,7 @@ def register(app: typer.Typer) -> None:
         ] = 0,
         timeout: Annotated[float, typer.Option("--timeout", help="Seconds per execution.")] = 10.0,
         isolation: Annotated[
-            str, typer.Option("--isolation", help="Sandbox isolation: auto, bwrap or none.")
+            str, typer.Option("--isolation", help=f"Sandbox isolation: {ISOLATION_HELP}.")
         ] = "auto",
         reward: Annotated[
             str,
@@ -100,7 +96,7 @@ def register(app: typer.Typer) -> None:
         ] = True,
     ) -> None:
         """Grade solver completions; last stdout line `N passed, M failed`; exit 0 iff all pass."""
-        from rich.progress import Progress
+        from rich.progress import Progress as RichProgress
 
         from azr.errors import UserError
         from azr.rewards import SCHEMES, answer_reward
@@ -117,7 +113,9 @@ def register(app: typer.Typer) -> None:
         needs_sandbox = any(get(tt).grading_runs_code for _, tt, _, _ in items)
         executor = _make_executor(workers, timeout, isolation) if needs_sandbox else None
         try:
-            with Progress(console=_stderr_console(), transient=True, disable=not items) as progress:
+            with RichProgress(
+                console=_stderr_console(), transient=True, disable=not items
+            ) as progress:
                 bar = progress.add_task("grading", total=len(items))
                 for start in range(0, len(items), CHUNK):
                     chunk = items[start : start + CHUNK]
@@ -168,11 +166,7 @@ def _make_executor(workers: int, timeout: float, isolation: str) -> Any:
     from azr.errors import UserError
     from azr.sandbox import Executor, SandboxConfig, SandboxUnavailable
 
-    if isolation not in ISOLATION_MODES:
-        raise UserError(
-            f"--isolation must be one of {', '.join(ISOLATION_MODES)}, not {isolation!r}"
-        )
-    kwargs: dict[str, Any] = {"timeout_s": timeout, "isolation": isolation}
+    kwargs: dict[str, Any] = {"timeout_s": timeout, "isolation": check_isolation(isolation)}
     if workers:
         kwargs["workers"] = workers
     try:

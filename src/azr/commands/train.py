@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from azr.commands import ISOLATION_HELP
+
 
 def _overrides(
     model: str | None,
@@ -90,7 +92,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         isolation: Annotated[
             str | None,
-            typer.Option(help="sandbox: auto (default), bwrap, or none (no OS boundary)"),
+            typer.Option(help=f"sandbox: {ISOLATION_HELP}"),
         ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only warnings")] = False,
     ) -> None:

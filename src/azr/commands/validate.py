@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from azr.commands import ISOLATION_HELP, check_isolation
+
 # Lines are validated in chunks so the progress bar moves; each chunk is one executor call.
 CHUNK = 512
 
@@ -25,9 +27,10 @@ def load_lines(
 ) -> tuple[list[dict[str, Any] | None], list[tuple[int, str, str, str | None]]]:
     """Results pre-filled for malformed lines (None elsewhere) and (slot, program, input, output)."""
     from azr.errors import UserError
+    from azr.jsonl import iter_jsonl
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = list(iter_jsonl(path))
     except FileNotFoundError:
         raise UserError(f"no such file: {path}") from None
     except IsADirectoryError:
@@ -36,16 +39,10 @@ def load_lines(
         raise UserError(f"cannot read {path}: {exc}") from None
     results: list[dict[str, Any] | None] = []
     items: list[tuple[int, str, str, str | None]] = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            results.append(_bad(f"line {lineno}", f"malformed line: not JSON ({exc.msg})", False))
-            continue
-        if not isinstance(row, dict):
-            results.append(_bad(f"line {lineno}", "malformed line: not a JSON object", False))
+    for line in lines:
+        lineno, row = line.lineno, line.row
+        if row is None:
+            results.append(_bad(f"line {lineno}", f"malformed line: {line.problem}", False))
             continue
         item_id = row.get("id", f"line {lineno}")
         program = row.get("program", row.get("code"))
@@ -90,14 +87,12 @@ def register(app: typer.Typer) -> None:
         ] = 2048,
         isolation: Annotated[
             str,
-            typer.Option(
-                "--isolation", help="auto | bwrap | none (none: no OS boundary, not safe)."
-            ),
+            typer.Option("--isolation", help=f"Sandbox isolation: {ISOLATION_HELP}."),
         ] = "auto",
     ) -> None:
         """Validate proposals; last stdout line `N passed, M failed`; exit 0 iff all pass."""
         from rich.console import Console
-        from rich.progress import Progress
+        from rich.progress import Progress as RichProgress
 
         from azr.errors import UserError
         from azr.sandbox import Executor, SandboxConfig
@@ -110,8 +105,7 @@ def register(app: typer.Typer) -> None:
             raise UserError("--workers must be 0 (automatic) or positive")
         if memory < 64:
             raise UserError("--memory must be at least 64 (MiB)")
-        if isolation not in ("auto", "bwrap", "none"):
-            raise UserError("--isolation must be one of: auto, bwrap, none")
+        check_isolation(isolation)
         results, items = load_lines(file)
         config = SandboxConfig(
             workers=workers or None, timeout_s=timeout, memory_mb=memory, isolation=isolation
@@ -119,7 +113,7 @@ def register(app: typer.Typer) -> None:
         executor = Executor(config) if items else None  # SandboxUnavailable is a UserError
         try:
             console = Console(stderr=True)
-            with Progress(console=console, transient=True, disable=not items) as progress:
+            with RichProgress(console=console, transient=True, disable=not items) as progress:
                 bar = progress.add_task("validating", total=len(items))
                 for start in range(0, len(items), CHUNK):
                     chunk = items[start : start + CHUNK]

@@ -26,11 +26,11 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.progress import Progress as RichProgress
 
     columns = (
         TextColumn("{task.description}"),
@@ -41,7 +41,7 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
     )
     from rich.markup import escape
 
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with RichProgress(*columns, console=Console(stderr=True)) as bar:
         # Model names such as "[tiny-random]" would otherwise be read as rich markup.
         task = bar.add_task(escape(description), total=total)
         yield lambda count: bar.advance(task, count)

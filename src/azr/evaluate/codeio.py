@@ -29,7 +29,7 @@ from azr.evaluate.problems import (
     Benchmark,
     ExecutorLike,
     Problem,
-    Progress,
+    ProgressCallback,
     PromptStyle,
     register,
     resolve_records,
@@ -312,7 +312,7 @@ class CodeIO(Benchmark):
         generations: Sequence[Sequence[str]],
         executor: ExecutorLike | None,
         scoring: str = "official",
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> list[list[bool]]:
         """Exact JSON match for outputs; sandboxed re-execution for inputs."""
         self.check_scoring(scoring)

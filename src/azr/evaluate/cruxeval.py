@@ -23,7 +23,7 @@ from azr.evaluate.problems import (
     Benchmark,
     ExecutorLike,
     Problem,
-    Progress,
+    ProgressCallback,
     PromptStyle,
     register,
     resolve_records,
@@ -239,7 +239,7 @@ class CruxEval(Benchmark):
         generations: Sequence[Sequence[str]],
         executor: ExecutorLike | None,
         scoring: str = "official",
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> list[list[bool]]:
         """Score every generation by the official or the strict protocol."""
         self.check_scoring(scoring)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from azr.evaluate.problems import ExecutorLike, Progress
+from azr.evaluate.problems import ExecutorLike, ProgressCallback
 
 # Jobs per executor call: large enough to keep every worker busy, small enough for a lively
 # progress bar.
@@ -94,7 +94,7 @@ class LazyExecutor:
 def run_jobs(
     executor: ExecutorLike,
     jobs: Sequence[Job],
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     weights: Sequence[int] | None = None,
 ) -> list[Outcome]:
     """Run `jobs` (deduplicated) and return one outcome per job, in order.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from azr.evaluate.problems import Problem
+from azr.jsonl import iter_jsonl
 
 
 class BadGenerations(ValueError):
@@ -51,15 +52,10 @@ def read_generations(path: Path) -> dict[str, list[str]]:
         for pid, gens in obj.items():
             by_id[str(pid)] = _as_str_list(str(pid), gens)
         return by_id
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadGenerations(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-        if not isinstance(rec, dict):
-            raise BadGenerations(f"{path}:{lineno}: expected a JSON object")
+    for line in iter_jsonl(text):
+        lineno, rec = line.lineno, line.row
+        if rec is None:
+            raise BadGenerations(f"{path}:{lineno}: {line.problem}")
         if "generations" in rec and "id" in rec:
             pid = str(rec["id"])
             if pid in by_id:

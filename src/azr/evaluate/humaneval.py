@@ -21,7 +21,7 @@ from azr.evaluate.problems import (
     Benchmark,
     ExecutorLike,
     Problem,
-    Progress,
+    ProgressCallback,
     PromptStyle,
     register,
     resolve_records,
@@ -122,7 +122,7 @@ class HumanEval(Benchmark):
         generations: Sequence[Sequence[str]],
         executor: ExecutorLike | None,
         scoring: str = "official",
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> list[list[bool]]:
         """Run each program's unit tests in the sandbox; passing means no exception."""
         self.check_scoring(scoring)

@@ -16,7 +16,6 @@ temperature with fixed seeds, so a base model and its trained checkpoints see th
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -27,6 +26,7 @@ import numpy as np
 
 from azr.config import TrainConfig
 from azr.evaluate.passk import bootstrap_ci, mean_pass_at_k
+from azr.jsonl import read_jsonl
 from azr.policy.base import Policy, SamplingParams
 from azr.tasks import engine
 from azr.tasks.model import Triplet
@@ -75,7 +75,7 @@ def _ci(ns: Sequence[int], cs: Sequence[int], k: int = 1) -> dict[str, float]:
 
 def load_cruxeval(path: Path, limit: int, seed: int = 0) -> list[Triplet]:
     """A fixed random subset of CRUXEval problems as deduction triplets."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(path)
     pick = np.random.default_rng(seed).permutation(len(rows))[:limit]
     return [Triplet(rows[i]["code"], rows[i]["input"], rows[i]["output"]) for i in sorted(pick)]
 

@@ -19,7 +19,7 @@ from azr.evaluate.problems import (
     Benchmark,
     ExecutorLike,
     Problem,
-    Progress,
+    ProgressCallback,
     PromptStyle,
     register,
     resolve_records,
@@ -134,7 +134,7 @@ class MathBench(Benchmark):
         generations: Sequence[Sequence[str]],
         executor: ExecutorLike | None,
         scoring: str = "official",
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> list[list[bool]]:
         """math-verify equivalence of each generation's final answer with the gold answer."""
         self.check_scoring(scoring)

@@ -8,7 +8,7 @@ real arithmetic and stable in floating point.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,11 +23,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         # Every draw of k samples contains a correct one.
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1, dtype=np.float64)))
-
-
-def pass_at_k_curve(n: int, c: int, ks: Iterable[int]) -> dict[int, float]:
-    """pass@k of one problem for each k in `ks`."""
-    return {k: pass_at_k(n, c, k) for k in ks}
 
 
 def default_ks(n: int) -> list[int]:

@@ -12,13 +12,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 PromptStyle = Literal["benchmark", "ours"]
-PROMPT_STYLES: tuple[str, ...] = ("benchmark", "ours")
+PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
 
 # Called with the number of generations just scored (drives progress bars).
-Progress = Callable[[int], None]
+ProgressCallback = Callable[[int], None]
 
 
 class ExecutorLike(Protocol):
@@ -83,7 +83,7 @@ class Benchmark(ABC):
         generations: Sequence[Sequence[str]],
         executor: ExecutorLike | None,
         scoring: str = "official",
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> list[list[bool]]:
         """Correctness of every generation, shaped like `generations`."""
 
@@ -100,20 +100,20 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     import gzip
     import json
 
+    from azr.jsonl import read_jsonl
+
     if not path.exists():
         raise ValueError(f"data file {path} does not exist")
     opener: Any = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         text = fh.read()
-    stripped = text.lstrip()
+    if not text.lstrip().startswith("["):
+        return read_jsonl(text, name=str(path))
     try:
-        if stripped.startswith("["):
-            records = json.loads(text)
-        else:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        records = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON or JSONL ({exc.msg} at line {exc.lineno})") from None
-    if not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError(f"{path}: every record must be a JSON object")
     return records
 
@@ -167,7 +167,7 @@ def get_benchmark(name: str) -> Benchmark:
     """The benchmark called `name`; ValueError listing the known ones otherwise."""
     _load_builtin()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(sorted(_REGISTRY))})")
+        raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(benchmark_names())})")
     return _REGISTRY[name]()
 
 

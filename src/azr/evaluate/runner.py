@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from azr.evaluate.passk import bootstrap_ci, mean_pass_at_k, pass_at_k
-from azr.evaluate.problems import Benchmark, ExecutorLike, Problem, Progress, PromptStyle
+from azr.evaluate.problems import Benchmark, ExecutorLike, Problem, ProgressCallback, PromptStyle
 from azr.policy.base import Policy, SamplingParams
 from azr.tasks.prompts import PromptRenderer
 
@@ -80,7 +80,7 @@ def sample(
     benchmark: Benchmark,
     problems: Sequence[Problem],
     settings: SampleSettings,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[list[list[str]], list[list[str]]]:
     """Raw completions and extracted generations, n per problem."""
     sp = settings.sampling(benchmark)
@@ -161,7 +161,7 @@ def score(
     generations: Sequence[Sequence[str]],
     executor: ExecutorLike | None,
     scoring: str,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> list[list[bool]]:
     """Official (or strict) verdicts for every generation."""
     return benchmark.score(problems, generations, executor, scoring, progress)

@@ -18,7 +18,7 @@ from azr.evaluate.problems import (
     Benchmark,
     ExecutorLike,
     Problem,
-    Progress,
+    ProgressCallback,
     PromptStyle,
     register,
     take,
@@ -42,7 +42,7 @@ def _task(problem: Problem) -> Any:
     return get(problem.fields["task_type"]).from_dict(problem.fields["task"])
 
 
-class SelfPlay(Benchmark):
+class SelfPlayBenchmark(Benchmark):
     """Held-out deduction, abduction and induction tasks of one run."""
 
     name = "selfplay"
@@ -109,7 +109,7 @@ class SelfPlay(Benchmark):
         generations: Sequence[Sequence[str]],
         executor: ExecutorLike | None,
         scoring: str = "official",
-        progress: Progress | None = None,
+        progress: ProgressCallback | None = None,
     ) -> list[list[bool]]:
         """Grade payloads with the self-play grader (wrapped as well-formed completions)."""
         self.check_scoring(scoring)
@@ -131,4 +131,4 @@ class SelfPlay(Benchmark):
         return [[bool(next(it).correct) for _ in gens] for gens in generations]
 
 
-register("selfplay", SelfPlay)
+register("selfplay", SelfPlayBenchmark)

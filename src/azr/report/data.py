@@ -8,20 +8,19 @@ mistake (`UserError`).
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import re
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from azr.errors import UserError
+from azr.jsonl import iter_jsonl
+from azr.tasks.normalize import normalize_program
 
 TASK_TYPES = ("deduction", "abduction", "induction")
-ROLES = ("proposer", "solver")
 # Per-group metric names look like "deduction/proposer/reward".
 _GROUP_KEY = re.compile(r"^([A-Za-z_]+)/(proposer|solver)/([A-Za-z_]+)$")
 # Purposes whose samples are trained on; learnability attempts and seeding are shown only
@@ -128,28 +127,24 @@ def series(metrics: list[dict[str, Any]], key: str) -> tuple[list[float], list[f
 def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Step records from metrics.jsonl, last record per step, in step order, plus notes."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = list(iter_jsonl(path, errors="replace"))
     except FileNotFoundError:
         raise UserError(f"{path.parent} is not a run directory: no {path.name}") from None
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    lines = text.split("\n")
     notes: list[str] = []
     by_step: dict[int, dict[str, Any]] = {}
     bad = 0
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            # A trainer killed mid-append leaves a partial last line; --resume truncates it.
-            if i == len(lines) - 1:
-                notes.append("the last line of metrics.jsonl is incomplete and was skipped")
-            else:
+    for line in lines:
+        row = line.row
+        if row is None:
+            if line.terminated:
                 bad += 1
+            else:
+                # A trainer killed mid-append leaves a partial last line; --resume truncates it.
+                notes.append("the last line of metrics.jsonl is incomplete and was skipped")
             continue
-        step = row.get("step") if isinstance(row, dict) else None
+        step = row.get("step")
         if not isinstance(step, int) or isinstance(step, bool):
             bad += 1
             continue
@@ -204,27 +199,14 @@ def _sample(row: dict[str, Any]) -> Sample:
     )
 
 
-def _iter_jsonl(path: Path) -> Iterator[dict[str, Any] | None]:
-    """Rows of a JSONL file, streamed; None for a line that is not a JSON object."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                yield None
-                continue
-            yield row if isinstance(row, dict) else None
-
-
 def scan_samples(path: Path) -> SampleScan:
     """One streaming pass: latest (and latest good) sample per task type x role, counts."""
     scan = SampleScan()
     # Seed and learnability samples stand in only until a propose/solve sample shows up.
     fallback: dict[tuple[str, str], Sample] = {}
     try:
-        for row in _iter_jsonl(path):
+        for line in iter_jsonl(path, errors="replace"):
+            row = line.row
             scan.lines += 1
             if row is None:
                 scan.bad_lines += 1
@@ -245,14 +227,6 @@ def scan_samples(path: Path) -> SampleScan:
     for group, sample in fallback.items():
         scan.latest.setdefault(group, sample)
     return scan
-
-
-def _normalise_program(text: str) -> str:
-    """Program text without formatting and comments (parsed, never run) for counting."""
-    try:
-        return ast.unparse(ast.parse(text))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return "\n".join(line.rstrip() for line in text.strip().splitlines())
 
 
 def read_diversity(path: Path) -> Diversity:
@@ -279,7 +253,7 @@ def read_diversity(path: Path) -> Diversity:
                     continue
                 kind = "live" if evicted is None else "evicted"
                 per = programs.setdefault(str(task_type), {"live": set(), "all": set()})
-                norm = _normalise_program(program)
+                norm = normalize_program(program)
                 per["all"].add(norm)
                 if kind == "live":
                     per["live"].add(norm)

@@ -23,6 +23,23 @@ STATUSES = frozenset(
 )
 
 
+# `SandboxConfig.isolation`, the `--isolation` flag and `executor.isolation` in configs:
+# - "auto" (the default): the strongest OS boundary this machine can give, and never none.
+#   bubblewrap is the only boundary azr has, so today "auto" is bubblewrap, checked at start-up;
+#   when it is missing or cannot start, the executor refuses (SandboxUnavailable) rather than
+#   run untrusted code unconfined. Should another boundary be added, "auto" may choose it.
+# - "bwrap": bubblewrap and nothing else, with the same refusal. Pins today's behaviour.
+# - "none": no OS boundary (only seccomp, rlimits and the static policy); an explicit opt-out
+#   that warns, for machines where bubblewrap cannot run and the code is trusted enough.
+ISOLATION_MODES: tuple[str, ...] = ("auto", "bwrap", "none")
+
+# How every refusal ends: the way out, named for the command line and for the Python API.
+OPT_OUT_HINT = (
+    "or opt out explicitly with --isolation none (SandboxConfig(isolation='none')), "
+    "which runs untrusted code without an OS boundary"
+)
+
+
 class SandboxUnavailable(UserError, RuntimeError):
     """No OS-level isolation could be set up (and isolation='none' was not requested).
 
@@ -41,7 +58,7 @@ class SandboxConfig:
     timeout_s: float = 10.0  # wall-clock limit per job (hard kill)
     memory_mb: int = 2048  # address-space limit per sandbox process
     max_output_chars: int = 100_000  # larger values are rejected as "too_large"
-    isolation: str = "auto"  # "auto" / "bwrap": bubblewrap or SandboxUnavailable; "none": opt out
+    isolation: str = "auto"  # one of ISOLATION_MODES (see there); never falls back to "none"
     batch_size: int = 64  # jobs per message to a worker
     flush_s: float = 0.005  # a worker sends the results it holds at least this often
     # Compiled programs an executor keeps for later jobs with the same program text (several

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from azr.errors import UserError
+from azr.jsonl import read_jsonl
 from azr.sandbox.api import ExecRequest, SandboxConfig
 from azr.sandbox.executor import Executor, usable_cpus
 from azr.sandbox.validate import parse_arguments, validate_triplets
@@ -59,13 +61,14 @@ def default_data_path() -> Path | None:
 
 
 def load_items(path: Path) -> list[tuple[str, str]]:
-    """(program, input) pairs of a CRUXEval-style JSONL file."""
-    items = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            items.append((row.get("program", row.get("code")), row["input"]))
-    return items
+    """(program, input) pairs of a CRUXEval-style JSONL file; UserError when it is malformed."""
+    pairs = []
+    for i, row in enumerate(read_jsonl(path, error=UserError), 1):
+        program, input_text = row.get("program", row.get("code")), row.get("input")
+        if not isinstance(program, str) or not isinstance(input_text, str):
+            raise UserError(f"{path}: record {i} needs strings 'program' (or 'code') and 'input'")
+        pairs.append((program, input_text))
+    return pairs
 
 
 def _pct(values: Sequence[float], q: float) -> float:

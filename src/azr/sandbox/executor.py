@@ -28,6 +28,8 @@ from typing import Any
 from azr.sandbox._jail import HERE, bwrap_command, precompile_worker, python_command, usable_cpus
 from azr.sandbox._run_state import Batch, Job, RunState
 from azr.sandbox.api import (
+    ISOLATION_MODES,
+    OPT_OUT_HINT,
     STATUSES,
     ExecRequest,
     ExecResult,
@@ -63,18 +65,20 @@ class Executor:
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = cfg = config or SandboxConfig()
-        if cfg.isolation not in ("auto", "bwrap", "none"):
+        if cfg.isolation not in ISOLATION_MODES:
             raise ValueError(f"isolation must be 'auto', 'bwrap' or 'none', not {cfg.isolation!r}")
         self._lock = threading.Lock()
         self._seq = 0
         self._closed = False
+        # "auto" and "bwrap" both mean bubblewrap today (see ISOLATION_MODES); neither ever
+        # falls back to running without an OS boundary.
         self._bwrap = shutil.which("bwrap")
         if cfg.isolation != "none" and (
             self._bwrap is None or not sys.platform.startswith("linux")
         ):
             raise SandboxUnavailable(
-                "bubblewrap (bwrap) is not available: install it (apt-get install bubblewrap) "
-                "or pass isolation='none' to run untrusted code without an OS boundary"
+                "bubblewrap (bwrap) is not available: install it (apt-get install bubblewrap), "
+                + OPT_OUT_HINT
             )
         if cfg.isolation == "none":
             warnings.warn(
@@ -205,15 +209,13 @@ class Executor:
         probe = probe[:idx] + ["/usr/bin/true"]
         try:
             done = subprocess.run(probe, capture_output=True, timeout=10, env={})
-            detail = done.stderr.decode(errors="replace").strip() or f"exit {done.returncode}"
+            detail = " ".join(done.stderr.decode(errors="replace").split())  # one line
+            detail = detail or f"exit {done.returncode}"
             if done.returncode == 0:
                 return f"{what}: bubblewrap works, but the Python worker inside it did not start"
         except (OSError, subprocess.TimeoutExpired) as exc:
             detail = str(exc)
-        return (
-            f"{what}: bubblewrap failed ({detail}); "
-            "pass isolation='none' to run untrusted code without an OS boundary"
-        )
+        return f"{what}: bubblewrap failed ({detail}); fix that, {OPT_OUT_HINT}"
 
     def close(self) -> None:
         """Stop every worker and wait for them; safe to call twice."""
