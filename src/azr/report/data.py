@@ -19,8 +19,8 @@ from typing import Any
 from azr.errors import UserError
 from azr.jsonl import iter_jsonl
 from azr.tasks.normalize import normalize_program
+from azr.tasks.types import names
 
-TASK_TYPES = ("deduction", "abduction", "induction")
 # Per-group metric names look like "deduction/proposer/reward".
 _GROUP_KEY = re.compile(r"^([A-Za-z_]+)/(proposer|solver)/([A-Za-z_]+)$")
 # Purposes whose samples are trained on; learnability attempts and seeding are shown only
@@ -91,7 +91,7 @@ class RunData:
                 m = _GROUP_KEY.match(key)
                 if m:
                     seen.add((m.group(1), m.group(2)))
-        order = {t: i for i, t in enumerate(TASK_TYPES)}
+        order = {t: i for i, t in enumerate(names())}
         return sorted(seen, key=lambda g: (order.get(g[0], len(order)), g[0], g[1]))
 
     @property
@@ -264,7 +264,7 @@ def read_diversity(path: Path) -> Diversity:
     except sqlite3.Error as exc:
         div.note = f"buffers.sqlite is unreadable: {exc}"
         return div
-    order = {t: i for i, t in enumerate(TASK_TYPES)}
+    order = {t: i for i, t in enumerate(names())}
     for task_type in sorted(programs, key=lambda t: (order.get(t, len(order)), t)):
         div.rows[task_type] = {
             "tasks": counts[task_type]["live"],

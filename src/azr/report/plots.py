@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from azr.report.data import RunData, series
+from azr.tasks.types import names
 
 # One colour per task type, one line style per role, so the six groups read at a glance.
-_COLOURS = {"deduction": "#1f77b4", "abduction": "#d62728", "induction": "#2ca02c"}
+# Task-type colours in registry order (deduction, abduction, induction, then any others).
+_TYPE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 _STYLES = {"proposer": "-", "solver": "--"}
 _PHASES = ("generation", "execution", "update", "other")
 _PHASE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#8c8c8c")
@@ -88,7 +90,9 @@ def _line(
 
 
 def _colour(task_type: str) -> str:
-    return _COLOURS.get(task_type, "#9467bd")
+    known = names()
+    at = known.index(task_type) if task_type in known else len(known)
+    return _TYPE_COLOURS[at % len(_TYPE_COLOURS)]
 
 
 def _to_png(fig: Any) -> str:
@@ -215,10 +219,7 @@ def render_plots(run: RunData) -> list[Plot]:
 
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
-    lines = [
-        (f"buffer/{t}", _colour(t), t, "-")
-        for t in run.task_types or ["deduction", "abduction", "induction"]
-    ]
+    lines = [(f"buffer/{t}", _colour(t), t, "-") for t in run.task_types or names()]
     if _dodged_lines(ax, run, lines):
         ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
         _finish(ax, "live tasks")
