@@ -90,3 +90,26 @@ def test_bad_input_is_rejected() -> None:
         compute_advantages([1.0, 2.0], ["x"])
     with pytest.raises(ValueError, match="finite"):
         compute_advantages([float("nan")], ["x"])
+
+
+def test_a_registered_estimator_is_usable_by_name_and_in_the_config(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    from azr import advantages
+    from azr.config import resolve_config
+
+    monkeypatch.setattr(advantages, "_REGISTRY", dict(advantages._REGISTRY))
+
+    @advantages.register_adv_est("centred")
+    def centred(x: advantages.AdvantageInputs) -> np.ndarray:
+        return x.rewards - x.rewards.mean()
+
+    assert compute_advantages([1.0, 0.0, 2.0], method="centred") == [0.0, -1.0, 1.0]
+    assert not advantages.get_adv_estimator("centred").uses_prompt_groups
+    assert advantages.get_adv_estimator("grpo").uses_prompt_groups
+    cfg = resolve_config("test", None, [{"selfplay": {"advantage": "centred"}}])
+    assert cfg.selfplay.advantage == "centred"
+    with pytest.raises(ValueError, match="already registered"):
+        advantages.register_adv_est("trr++")(centred)

@@ -58,7 +58,10 @@ def test_resolved_config_round_trips_through_yaml() -> None:
         ({"selfplay": {"batch_sise": 3}}, "unknown key 'selfplay.batch_sise' (allowed: batch_size"),
         ({"bogus": 1}, "unknown key 'bogus' (allowed: model, optim"),
         ({"selfplay": {"solve_tasks_from": "now"}}, "selfplay.solve_tasks_from: must be"),
-        ({"selfplay": {"advantage": "ppo"}}, "selfplay.advantage: must be 'trr++'"),
+        (
+            {"selfplay": {"advantage": "ppo"}},
+            "selfplay.advantage: unknown advantage method 'ppo'; use one of trr++, token_whiten, grpo",
+        ),
         ({"selfplay": {"batch_size": 0}}, "selfplay.batch_size: "),
         ({"selfplay": {"zero_reward_penalty": 0.5}}, "selfplay.zero_reward_penalty"),
         ({"run": {"steps": "many"}}, "run.steps: "),

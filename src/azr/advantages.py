@@ -12,6 +12,10 @@ response's tokens.
   the same prompt (``prompt_ids``); a response that is the only one of its prompt (proposals,
   single solver answers) falls back to TRR++ among the other single responses of its group.
 
+Estimators live in a registry in the shape of veRL's ``register_adv_est``: a new one is a
+function of ``AdvantageInputs`` decorated with ``@register_adv_est("name")``, and
+``selfplay.advantage`` accepts every registered name.
+
 Standard deviations are unbiased (ddof = 1, as ``torch.std`` in veRL); a group of one response,
 or a group whose rewards (or token-weighted variance) are all equal, gets advantage 0.
 """
@@ -19,12 +23,67 @@ or a group whose rewards (or token-weighted variance) are all equal, gets advant
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-METHODS = ("trr++", "token_whiten", "grpo")
 _TINY = 1e-12  # below this a spread counts as zero: every member gets advantage 0
+
+
+@dataclass(frozen=True)
+class AdvantageInputs:
+    """What every estimator sees: one reward per response, its (task type x role) group, its
+    length in tokens and its prompt group (responses to the same prompt share one)."""
+
+    rewards: np.ndarray
+    groups: Sequence[Hashable]
+    lengths: Sequence[int] | None
+    prompt_ids: Sequence[Hashable] | None
+    eps: float
+
+
+Estimator = Callable[[AdvantageInputs], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RegisteredEstimator:
+    """An estimator and whether it uses prompt groups (then the loop also trains on the n
+    learnability attempts of each proposal, the only responses that share a prompt)."""
+
+    name: str
+    fn: Estimator
+    uses_prompt_groups: bool
+
+
+_REGISTRY: dict[str, RegisteredEstimator] = {}
+
+
+def register_adv_est(
+    name: str, *, uses_prompt_groups: bool = False
+) -> Callable[[Estimator], Estimator]:
+    """Decorator: register `fn(inputs) -> advantages` under `name` (veRL's registry shape)."""
+
+    def add(fn: Estimator) -> Estimator:
+        if name in _REGISTRY:
+            raise ValueError(f"advantage estimator {name!r} is already registered")
+        _REGISTRY[name] = RegisteredEstimator(name, fn, uses_prompt_groups)
+        return fn
+
+    return add
+
+
+def get_adv_estimator(name: str) -> RegisteredEstimator:
+    """The estimator registered as `name`; ValueError naming the registered ones otherwise."""
+    found = _REGISTRY.get(name)
+    if found is None:
+        raise ValueError(f"unknown advantage method {name!r}; use one of {', '.join(_REGISTRY)}")
+    return found
+
+
+def estimator_names() -> tuple[str, ...]:
+    """Registered estimators, in registration order."""
+    return tuple(_REGISTRY)
 
 
 def _group_indices(keys: Sequence[Hashable]) -> dict[Hashable, list[int]]:
@@ -48,6 +107,53 @@ def _normalise(r: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return (r - mean) / (std + eps)
 
 
+@register_adv_est("trr++")
+def _trr_plus_plus(x: AdvantageInputs) -> np.ndarray:
+    """Per (task type x role) group, per-sample statistics."""
+    adv = np.zeros(len(x.rewards))
+    for idx in _group_indices(x.groups).values():
+        adv[idx] = _normalise(x.rewards[idx], np.ones(len(idx)), x.eps)
+    return adv
+
+
+@register_adv_est("token_whiten")
+def _token_whiten(x: AdvantageInputs) -> np.ndarray:
+    """Per group, statistics over tokens (each response weighs its length)."""
+    n = len(x.rewards)
+    if x.lengths is None or len(x.lengths) != n:
+        raise ValueError("method 'token_whiten' needs one length per response")
+    w = np.asarray(x.lengths, dtype=np.float64)
+    if np.any(w < 0):
+        raise ValueError("lengths must be non-negative")
+    adv = np.zeros(n)
+    for idx in _group_indices(x.groups).values():
+        adv[idx] = _normalise(x.rewards[idx], w[idx], x.eps)
+    return adv
+
+
+@register_adv_est("grpo", uses_prompt_groups=True)
+def _grpo(x: AdvantageInputs) -> np.ndarray:
+    """Per prompt group; responses alone with their prompt fall back to TRR++ among the other
+    single responses of their (task type x role) group."""
+    n = len(x.rewards)
+    if x.prompt_ids is None or len(x.prompt_ids) != n:
+        raise ValueError("method 'grpo' needs one prompt id per response")
+    adv = np.zeros(n)
+    singles: list[int] = []
+    for idx in _group_indices(x.prompt_ids).values():
+        if len(idx) == 1:
+            singles.extend(idx)
+        else:
+            adv[idx] = _normalise(x.rewards[idx], np.ones(len(idx)), x.eps)
+    for idx in _group_indices([x.groups[i] for i in singles]).values():
+        members = [singles[i] for i in idx]
+        adv[members] = _normalise(x.rewards[members], np.ones(len(members)), x.eps)
+    return adv
+
+
+METHODS = estimator_names()
+
+
 def compute_advantages(
     rewards: Sequence[float],
     groups: Sequence[Hashable] | None = None,
@@ -57,7 +163,8 @@ def compute_advantages(
     prompt_ids: Sequence[Hashable] | None = None,
     eps: float = 1e-6,
 ) -> list[float]:
-    """One advantage per response; see the module docstring for the three methods."""
+    """One advantage per response from the estimator registered as `method`."""
+    estimator = get_adv_estimator(method)
     r = np.asarray(rewards, dtype=np.float64)
     n = len(r)
     if groups is None:
@@ -66,30 +173,5 @@ def compute_advantages(
         raise ValueError(f"{n} rewards but {len(groups)} group keys")
     if not np.all(np.isfinite(r)):
         raise ValueError("rewards must be finite")
-    adv = np.zeros(n)
-    if method == "trr++":
-        for idx in _group_indices(groups).values():
-            adv[idx] = _normalise(r[idx], np.ones(len(idx)), eps)
-    elif method == "token_whiten":
-        if lengths is None or len(lengths) != n:
-            raise ValueError("method 'token_whiten' needs one length per response")
-        w = np.asarray(lengths, dtype=np.float64)
-        if np.any(w < 0):
-            raise ValueError("lengths must be non-negative")
-        for idx in _group_indices(groups).values():
-            adv[idx] = _normalise(r[idx], w[idx], eps)
-    elif method == "grpo":
-        if prompt_ids is None or len(prompt_ids) != n:
-            raise ValueError("method 'grpo' needs one prompt id per response")
-        singles: list[int] = []
-        for idx in _group_indices(prompt_ids).values():
-            if len(idx) == 1:
-                singles.extend(idx)
-            else:
-                adv[idx] = _normalise(r[idx], np.ones(len(idx)), eps)
-        for idx in _group_indices([groups[i] for i in singles]).values():
-            members = [singles[i] for i in idx]
-            adv[members] = _normalise(r[members], np.ones(len(members)), eps)
-    else:
-        raise ValueError(f"unknown advantage method {method!r}; use one of {', '.join(METHODS)}")
+    adv = estimator.fn(AdvantageInputs(r, groups, lengths, prompt_ids, eps))
     return [float(a) for a in adv]

@@ -142,16 +142,25 @@ class SelfPlayConfig(_Section):
         le=0,
         description="legacy scheme only: reward of a well-formed response with role reward 0",
     )
-    advantage: Literal["trr++", "token_whiten", "grpo"] = Field(
+    advantage: str = Field(
         default="trr++",
-        description="per-sample TRR++ (paper), token-whitened (reference), or GRPO (per-prompt "
-        "baseline over the n learnability samples, which then join the update)",
+        description="a registered advantage estimator: trr++ (per-sample, the paper), "
+        "token_whiten (the reference), grpo (per-prompt baseline over the n learnability "
+        "samples, which then join the update)",
     )
     skip_zero_advantage: bool = Field(
         default=False,
         description="leave responses whose advantage is exactly 0 out of the update (they add "
         "no policy gradient; only their entropy-bonus term is lost); saves update time",
     )
+
+    @field_validator("advantage")
+    @classmethod
+    def _known_estimator(cls, value: str) -> str:
+        from azr.advantages import get_adv_estimator
+
+        get_adv_estimator(value)  # ValueError naming the registered ones
+        return value
 
 
 class ExecutorConfig(_Section):

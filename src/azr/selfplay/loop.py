@@ -256,9 +256,12 @@ class SelfPlay:
     def trained(
         self, proposals: list[Rollout], solves: list[Rollout], attempts: list[Rollout]
     ) -> list[Rollout]:
-        """What the update trains on: the six groups, plus (GRPO) the n attempts of each
-        proposal, the only responses that share a prompt."""
-        return proposals + solves + (attempts if self.cfg.selfplay.advantage == "grpo" else [])
+        """What the update trains on: the six groups, plus (for an estimator that uses prompt
+        groups, e.g. GRPO) the n attempts of each proposal, the only responses sharing a prompt."""
+        from azr.advantages import get_adv_estimator
+
+        repeated = get_adv_estimator(self.cfg.selfplay.advantage).uses_prompt_groups
+        return proposals + solves + (attempts if repeated else [])
 
     def update(self, trained: list[Rollout], step: int) -> dict[str, float]:
         """Advantages over the (task type x role) groups, then one policy update."""

@@ -17,9 +17,7 @@ import torch
 from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, register_adv_est
 
 from azr.advantages import compute_advantages
-
-# veRL name -> azr method
-ESTIMATORS = {"azr_trr++": "trr++", "azr_token_whiten": "token_whiten", "azr_grpo": "grpo"}
+from azr.integrations.verl.settings import ESTIMATOR_TO_METHOD as ESTIMATORS
 
 
 def _estimate(

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from azr.advantages import estimator_names
 from azr.config import TrainConfig, build_config
 from azr.errors import UserError
 
@@ -56,7 +57,8 @@ def finalize(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-ESTIMATOR_TO_METHOD = {"azr_trr++": "trr++", "azr_token_whiten": "token_whiten", "azr_grpo": "grpo"}
+# veRL estimator name -> azr estimator: every azr estimator is registered with veRL as azr_<name>.
+ESTIMATOR_TO_METHOD = {f"azr_{m}": m for m in estimator_names()}
 
 
 def check(cfg: DictConfig) -> None:

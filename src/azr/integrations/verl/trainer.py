@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from azr.advantages import get_adv_estimator
 from azr.config import TrainConfig
 from azr.integrations.verl import advantage as _advantage  # noqa: F401 - registers estimators
 from azr.integrations.verl.rollout import AGENT_NAME
@@ -257,7 +258,7 @@ class VerlSelfPlay(SelfPlay):
         scores = scores * (mask.sum(dim=-1, keepdim=True) > 0)
         data.batch["token_level_scores"] = scores
         data.batch["token_level_rewards"] = scores
-        index = prompt_ids if method == "grpo" else groups
+        index = prompt_ids if get_adv_estimator(method).uses_prompt_groups else groups
         data.non_tensor_batch["uid"] = np.array(index, dtype=object)
         algo = self.verl_config.algorithm
         data = compute_advantage(data, adv_estimator=algo.adv_estimator, config=algo)
