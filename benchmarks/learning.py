@@ -52,16 +52,10 @@ def log(msg: str) -> None:
 
 
 def _policy(cfg: Any, model: str) -> Any:
-    from azr.policy.hf import create_policy
+    from azr.policy.factory import build_policy
 
-    m = cfg.model
-    return create_policy(
-        model,
-        device="cpu",
-        seed=cfg.run.seed,
-        gen_dtype=m.generation_dtype,
-        gen_batch_size=cfg.sampling.generate_batch_size,
-    )
+    # Evaluation only samples: no fresh LoRA adapters around the (merged) weights.
+    return build_policy(cfg, name=model, device="cpu", lora_rank=0)
 
 
 def _executor(cfg: Any) -> Any:

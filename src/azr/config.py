@@ -41,6 +41,10 @@ class ModelConfig(_Section):
     )
     lora_rank: int = Field(default=0, ge=0, description="0 = full fine-tuning, >0 = LoRA adapters")
     lora_alpha: int = Field(default=32, ge=1, description="LoRA scaling numerator (alpha / rank)")
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1, description="dropout on LoRA adapters")
+    lora_target_modules: str | list[str] = Field(
+        default="all-linear", description="modules that get LoRA adapters (peft's names)"
+    )
     generation_dtype: Literal["float32", "bfloat16"] | None = Field(
         default=None,
         description="sample with a copy of the weights in this dtype, refreshed after every "
@@ -49,6 +53,9 @@ class ModelConfig(_Section):
     cpu_autocast: bool = Field(
         default=False,
         description="bf16 autocast for the update on CPU (fast on CPUs with native bf16)",
+    )
+    cuda_autocast: bool = Field(
+        default=True, description="bf16 autocast on CUDA for fp32 master weights"
     )
     gradient_checkpointing: bool = Field(default=False, description="trade compute for memory")
     prompt_style: Literal["chat", "base"] = Field(
@@ -62,7 +69,19 @@ class OptimConfig(_Section):
     lr: float = Field(default=1e-6, gt=0, description="AdamW learning rate (constant)")
     weight_decay: float = Field(default=0.01, ge=0, description="AdamW weight decay")
     grad_clip: float = Field(default=1.0, gt=0)
-    clip_ratio: float = Field(default=0.2, gt=0)
+    clip_ratio: float = Field(default=0.2, gt=0, description="PPO ratio clip, both sides")
+    clip_ratio_low: float | None = Field(
+        default=None, gt=0, description="PPO ratio clip below 1; none = clip_ratio"
+    )
+    clip_ratio_high: float | None = Field(
+        default=None,
+        gt=0,
+        description="PPO ratio clip above 1 (DAPO's clip-higher); none = clip_ratio",
+    )
+    clip_ratio_c: float | None = Field(
+        default=None, gt=1, description="dual-clip bound for negative advantages; none = off"
+    )
+    betas: tuple[float, float] = Field(default=(0.9, 0.999), description="AdamW betas")
     entropy_coef: float = Field(default=0.001, ge=0)
     kl_coef: float = Field(
         default=0.0, ge=0, description="0 = no reference model (as the reference)"
@@ -86,6 +105,9 @@ class SamplingConfig(_Section):
     solver_max_new_tokens: int = Field(default=512, ge=1)
     generate_batch_size: int = Field(
         default=64, ge=1, description="rows (prompt x sample) per generation batch in the policy"
+    )
+    max_prompt_tokens: int | None = Field(
+        default=None, ge=1, description="keep only the last N prompt tokens; none = all"
     )
 
 

@@ -140,9 +140,9 @@ def run_eval(
 def _open_policy(model: str | Policy, device: str) -> tuple[Policy, str, bool]:
     if isinstance(model, Policy):
         return model, getattr(model, "name", "policy"), False
-    from azr.policy.hf import create_policy
+    from azr.policy.factory import policy_for_model
 
-    return create_policy(model, device=device), model, True
+    return policy_for_model(model, device=device), model, True
 
 
 def run_score(

@@ -1,4 +1,5 @@
-"""Exact save/restore of an `HFPolicy`: weights, optimiser, and every RNG stream.
+"""Exact save/restore of a policy's `TrainState` (weights, optimiser, every RNG stream): the
+policy hands its parts over (`HFPolicy.train_state`), nothing here reaches into it.
 
 Layout of a checkpoint directory:
   policy.json     format, model name, LoRA flag, config, step count (written last: marks done)
@@ -11,11 +12,11 @@ Layout of a checkpoint directory:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,10 +24,19 @@ import torch
 from azr.errors import UserError
 from azr.policy.models import CHECKPOINT_META
 
-if TYPE_CHECKING:
-    from azr.policy.hf import HFPolicy
-
 FORMAT = 1
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint holds, handed over by the policy (`HFPolicy.train_state`)."""
+
+    model: Any  # a transformers model, or a peft model when `lora`
+    tokenizer: Any
+    optimizer: torch.optim.Optimizer
+    sampler: torch.Generator  # the policy's own sampling RNG
+    lora: bool
+    meta: dict[str, Any]  # model name, step count, config: written to policy.json
 
 
 def _rng_json() -> dict[str, Any]:
@@ -47,31 +57,25 @@ def _set_rng_json(state: dict[str, Any]) -> None:
     np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-def save_policy(policy: HFPolicy, directory: Path) -> None:
-    """Write `policy` to `directory` (see the module docstring for the layout)."""
+def save_state(state: TrainState, directory: Path) -> None:
+    """Write `state` to `directory` (see the module docstring for the layout)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / CHECKPOINT_META).unlink(missing_ok=True)
-    if policy.is_lora:
-        policy.model.save_pretrained(directory / "adapter")
+    if state.lora:
+        state.model.save_pretrained(directory / "adapter")
     else:
-        policy.model.save_pretrained(directory / "model")
-        policy.tokenizer.save_pretrained(directory / "model")
-    torch.save(policy.optimizer.state_dict(), directory / "optimizer.pt")
+        state.model.save_pretrained(directory / "model")
+        state.tokenizer.save_pretrained(directory / "model")
+    torch.save(state.optimizer.state_dict(), directory / "optimizer.pt")
     rng: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "generator": policy.generator.get_state(),
+        "generator": state.sampler.get_state(),
     }
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save(rng, directory / "rng.pt")
     (directory / "rng.json").write_text(json.dumps(_rng_json()))
-    meta = {
-        "format": FORMAT,
-        "model_name": policy.model_name,
-        "lora": policy.is_lora,
-        "steps": policy.steps,
-        "config": dataclasses.asdict(policy.config),
-    }
+    meta = {"format": FORMAT, "lora": state.lora, **state.meta}
     (directory / CHECKPOINT_META).write_text(json.dumps(meta, indent=1))
 
 
@@ -88,26 +92,26 @@ def _read_safetensors_dir(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_policy(policy: HFPolicy, directory: Path) -> None:
-    """Restore weights, optimiser and RNG states that `save_policy` wrote into `policy`."""
+def load_state(state: TrainState, directory: Path) -> dict[str, Any]:
+    """Restore weights, optimiser and RNG states that `save_state` wrote into `state`'s
+    objects; returns the checkpoint's metadata (step count, config)."""
     meta_path = directory / CHECKPOINT_META
     if not meta_path.is_file():
         raise UserError(
             f"{directory} is not a complete azr policy checkpoint (no {CHECKPOINT_META})"
         )
     meta = json.loads(meta_path.read_text())
-    if bool(meta.get("lora")) != policy.is_lora:
+    if bool(meta.get("lora")) != state.lora:
         raise UserError(f"checkpoint {directory} LoRA={meta.get('lora')} but the policy differs")
-    if policy.is_lora:
+    if state.lora:
         from peft import set_peft_model_state_dict
 
-        state = _read_safetensors_dir(directory / "adapter")
-        set_peft_model_state_dict(policy.model, state)
+        set_peft_model_state_dict(state.model, _read_safetensors_dir(directory / "adapter"))
     else:
-        state = _read_safetensors_dir(directory / "model")
-        dtype = next(policy.model.parameters()).dtype
-        state = {k: v.to(dtype) for k, v in state.items()}
-        missing, unexpected = policy.model.load_state_dict(state, strict=False)
+        weights = _read_safetensors_dir(directory / "model")
+        dtype = next(state.model.parameters()).dtype
+        weights = {k: v.to(dtype) for k, v in weights.items()}
+        missing, unexpected = state.model.load_state_dict(weights, strict=False)
         # save_pretrained drops weights tied to others (lm_head = embeddings); nothing else.
         tied = {k for k in missing if k.endswith("lm_head.weight")}
         if set(missing) - tied or unexpected:
@@ -116,11 +120,11 @@ def load_policy(policy: HFPolicy, directory: Path) -> None:
                 f"{sorted(set(missing) - tied)[:3]}, unexpected {sorted(unexpected)[:3]}"
             )
     opt_state = torch.load(directory / "optimizer.pt", weights_only=True, map_location="cpu")
-    policy.optimizer.load_state_dict(opt_state)
+    state.optimizer.load_state_dict(opt_state)
     rng = torch.load(directory / "rng.pt", weights_only=True, map_location="cpu")
     torch.set_rng_state(rng["torch"])
-    policy.generator.set_state(rng["generator"])
+    state.sampler.set_state(rng["generator"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     _set_rng_json(json.loads((directory / "rng.json").read_text()))
-    policy.steps = int(meta.get("steps", 0))
+    return dict(meta)

@@ -10,6 +10,7 @@ Precision: fp32 weights everywhere; on CUDA the forward passes run under bf16 au
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -469,13 +470,25 @@ class HFPolicy(Policy):
         return float(sum(self.token_logprobs(completion)))
 
     # ----- checkpoints -----
+    def train_state(self) -> checkpoint.TrainState:
+        """Everything a checkpoint saves and restores, as one record."""
+        meta = {
+            "model_name": self.model_name,
+            "steps": self.steps,
+            "config": dataclasses.asdict(self.config),
+        }
+        return checkpoint.TrainState(
+            self.model, self.tokenizer, self.optimizer, self.generator, self.is_lora, meta
+        )
+
     def save(self, directory: Path) -> None:
         """Write weights (or the LoRA adapter), optimiser and every RNG state to `directory`."""
-        checkpoint.save_policy(self, Path(directory))
+        checkpoint.save_state(self.train_state(), Path(directory))
 
     def load(self, directory: Path) -> None:
         """Restore exactly what `save` wrote (weights, optimiser, RNG states, step count)."""
-        checkpoint.load_policy(self, Path(directory))
+        meta = checkpoint.load_state(self.train_state(), Path(directory))
+        self.steps = int(meta.get("steps", 0))
         self._gen_stale = True
 
     def close(self) -> None:

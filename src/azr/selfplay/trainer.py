@@ -60,36 +60,10 @@ class RunSummary:
 
 
 def default_policy(cfg: TrainConfig) -> Policy:
-    """Build the policy the config names (torch is imported here, not at module import)."""
-    from azr.policy.hf import create_policy
+    """The policy the config names (`azr.policy.factory.build_policy`)."""
+    from azr.policy.factory import build_policy
 
-    m, o = cfg.model, cfg.optim
-    device = m.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return create_policy(
-        m.name,
-        device=device,
-        dtype=m.dtype,
-        seed=cfg.run.seed,
-        lr=o.lr,
-        weight_decay=o.weight_decay,
-        grad_clip=o.grad_clip,
-        clip_low=o.clip_ratio,
-        clip_high=o.clip_ratio,
-        entropy_coef=o.entropy_coef,
-        kl_coef=o.kl_coef,
-        micro_batch_size=o.micro_batch_size,
-        gen_batch_size=cfg.sampling.generate_batch_size,
-        lora_rank=m.lora_rank,
-        lora_alpha=m.lora_alpha,
-        gen_dtype=m.generation_dtype,
-        amp_cpu=m.cpu_autocast,
-        prompt_grad=o.prompt_grad,
-        gradient_checkpointing=m.gradient_checkpointing,
-    )
+    return build_policy(cfg)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,103 @@
+"""Build the policy a config describes: the one place where `TrainConfig` meets a backend.
+
+Training (`azr train`), evaluation (`azr eval`) and the benchmarks build their policy here.
+`hf_config` maps every `HFPolicyConfig` knob to its config key (see `CONFIG_KEYS`); a knob
+that is not in that table, or in `DERIVED`, fails a test, so none can be added unreachable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from azr.config import TrainConfig
+
+if TYPE_CHECKING:
+    from azr.policy.base import Policy
+    from azr.policy.hf import HFPolicyConfig
+
+# HFPolicyConfig field -> the TrainConfig key that sets it.
+CONFIG_KEYS = {
+    "lr": "optim.lr",
+    "weight_decay": "optim.weight_decay",
+    "betas": "optim.betas",
+    "grad_clip": "optim.grad_clip",
+    "clip_low": "optim.clip_ratio_low (else optim.clip_ratio)",
+    "clip_high": "optim.clip_ratio_high (else optim.clip_ratio)",
+    "clip_c": "optim.clip_ratio_c",
+    "entropy_coef": "optim.entropy_coef",
+    "kl_coef": "optim.kl_coef",
+    "micro_batch_size": "optim.micro_batch_size",
+    "prompt_grad": "optim.prompt_grad",
+    "gen_batch_size": "sampling.generate_batch_size",
+    "max_prompt_tokens": "sampling.max_prompt_tokens",
+    "gradient_checkpointing": "model.gradient_checkpointing",
+    "lora_rank": "model.lora_rank",
+    "lora_alpha": "model.lora_alpha",
+    "lora_dropout": "model.lora_dropout",
+    "lora_target_modules": "model.lora_target_modules",
+    "amp": "model.cuda_autocast",
+    "amp_cpu": "model.cpu_autocast",
+    "gen_dtype": "model.generation_dtype",
+    "seed": "run.seed",
+}
+# Fields that are not knobs: free-form metadata saved with checkpoints.
+DERIVED = ("extra",)
+
+
+def hf_config(cfg: TrainConfig) -> HFPolicyConfig:
+    """The embedded policy's settings from the config (every knob; see `CONFIG_KEYS`)."""
+    from azr.policy.hf import HFPolicyConfig
+
+    m, o = cfg.model, cfg.optim
+    return HFPolicyConfig(
+        lr=o.lr,
+        weight_decay=o.weight_decay,
+        betas=(float(o.betas[0]), float(o.betas[1])),
+        grad_clip=o.grad_clip,
+        clip_low=o.clip_ratio if o.clip_ratio_low is None else o.clip_ratio_low,
+        clip_high=o.clip_ratio if o.clip_ratio_high is None else o.clip_ratio_high,
+        clip_c=o.clip_ratio_c,
+        entropy_coef=o.entropy_coef,
+        kl_coef=o.kl_coef,
+        micro_batch_size=o.micro_batch_size,
+        prompt_grad=o.prompt_grad,
+        gen_batch_size=cfg.sampling.generate_batch_size,
+        max_prompt_tokens=cfg.sampling.max_prompt_tokens,
+        gradient_checkpointing=m.gradient_checkpointing,
+        lora_rank=m.lora_rank,
+        lora_alpha=m.lora_alpha,
+        lora_dropout=m.lora_dropout,
+        lora_target_modules=m.lora_target_modules,
+        amp=m.cuda_autocast,
+        amp_cpu=m.cpu_autocast,
+        gen_dtype=m.generation_dtype,
+        seed=cfg.run.seed,
+    )
+
+
+def resolve_device(device: str) -> str:
+    """`auto` becomes `cuda` when a GPU is visible, else `cpu` (torch imported here)."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_policy(cfg: TrainConfig, **model_overrides: Any) -> Policy:
+    """The policy `cfg` names (torch is imported here, not at module import).
+
+    `model_overrides` replace `model.*` values, e.g. `name=` to evaluate another model with
+    the same settings.
+    """
+    from azr.policy.hf import create_policy
+
+    m = cfg.model.model_copy(update=model_overrides) if model_overrides else cfg.model
+    return create_policy(
+        m.name, device=resolve_device(m.device), config=hf_config(cfg), dtype=m.dtype
+    )
+
+
+def policy_for_model(name: str, device: str = "cpu") -> Policy:
+    """A policy for evaluating model `name` with the default settings."""
+    return build_policy(TrainConfig(), name=name, device=device)
