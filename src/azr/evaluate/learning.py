@@ -121,7 +121,7 @@ def _solver_part(
 ) -> dict[str, Any]:
     """Sample n answers per item, grade them in one batch, and count per set."""
     prompts = [sp.render(get(tt).solver_prompt(task)) for _, tt, task in items]
-    outs = sp.policy.generate(prompts, n=n, sampling=params)
+    outs = sp.generator.generate(prompts, n=n, sampling=params)
     flat = [
         (tt, task, c.text) for (_, tt, task), comps in zip(items, outs, strict=True) for c in comps
     ]
@@ -184,7 +184,7 @@ def _proposer_part(
                 (spec.name, sp.render(spec.proposer_prompt(context, sp.settings)), context)
             )
     log(f"proposing: {len(prompts)} prompts")
-    outs = sp.policy.generate([p[1] for p in prompts], n=1, sampling=params)
+    outs = sp.generator.generate([p[1] for p in prompts], n=1, sampling=params)
     out: dict[str, Any] = {}
     for spec in specs():
         idx = [i for i, p in enumerate(prompts) if p[0] == spec.name]

@@ -1,4 +1,14 @@
-"""The `Policy` interface: generate completions, take policy-gradient steps, save and load.
+"""The rollout/learner seam: `Generator`, `Learner`, and `Policy`, which is both.
+
+The loop asks a `Generator` for completions (with token ids and log-probs) and a `Learner`
+for policy-gradient steps and checkpoints. The embedded backend (`hf.HFPolicy`) and the test
+policy (`scripted.ScriptedPolicy`) are `Policy`s: one object that is both, sampling from the
+weights it trains. A separate generator plugs in by implementing `Generator`: a vLLM or
+SGLang engine would `generate` through its server and, in `sync_from(learner)`, load the
+learner's new weights (e.g. from the learner's saved state or a weight-transfer hook); a veRL
+learner implements `Learner` around its FSDP actor (see `integrations/verl`). `SelfPlay`
+takes the learner as its policy and an optional separate generator, and calls
+`generator.sync_from(learner)` after every update.
 
 Kept free of torch so the core (tasks, rewards, the loop's bookkeeping) imports fast and the
 scripted test policy needs no deep-learning stack.
@@ -10,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,47 @@ class UpdateBatch:
     norm_tokens: int | None = None
 
 
+@runtime_checkable
+class Generator(Protocol):
+    """Samples completions; can be brought up to date with a learner's weights."""
+
+    def generate(
+        self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
+    ) -> list[list[Completion]]:
+        """Sample `n` completions for each prompt, with token ids and log-probs."""
+        ...
+
+    def format_prompt(self, user_text: str) -> str:
+        """The model's chat template around a user message."""
+        ...
+
+    def sync_from(self, learner: Learner) -> None:
+        """Make the next `generate` use `learner`'s current weights."""
+        ...
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """Takes policy-gradient steps on scored completions; saves and restores its state."""
+
+    def update(self, batch: UpdateBatch) -> dict[str, float]:
+        """One policy-gradient step; metrics (loss, grad norm, ...)."""
+        ...
+
+    def save(self, directory: Path) -> None:
+        """Write weights, optimiser and RNG state to `directory`."""
+        ...
+
+    def load(self, directory: Path) -> None:
+        """Restore exactly what `save` wrote."""
+        ...
+
+
 class Policy(ABC):
-    """A trainable text policy. Implementations: `hf.HFPolicy`, `scripted.ScriptedPolicy`."""
+    """A `Generator` and a `Learner` in one object, sampling from the weights it trains.
+
+    Implementations: `hf.HFPolicy`, `scripted.ScriptedPolicy`.
+    """
 
     name: str = "policy"
 
@@ -80,6 +130,15 @@ class Policy(ABC):
     def format_prompt(self, user_text: str) -> str:
         """Wrap a user message the way this policy's model expects (identity by default)."""
         return user_text
+
+    def sync_from(self, learner: Learner) -> None:
+        """Nothing to do for itself (it samples from what it trains, refreshing any sampling
+        copy after each update); another learner's weights need a real generator."""
+        if learner is not self:
+            raise NotImplementedError(
+                f"{type(self).__name__} samples from its own weights; it cannot load another "
+                "learner's"
+            )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (threads, devices)."""

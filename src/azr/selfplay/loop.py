@@ -17,7 +17,14 @@ import numpy as np
 
 from azr.buffers import TaskStore
 from azr.config import TrainConfig
-from azr.policy.base import Completion, Policy, SamplingParams, UpdateBatch, UpdateSample
+from azr.policy.base import (
+    Completion,
+    Generator,
+    Learner,
+    SamplingParams,
+    UpdateBatch,
+    UpdateSample,
+)
 from azr.rewards import answer_reward, learnability_reward, proposer_reward
 from azr.selfplay.progress import PhaseTimer, Progress
 from azr.selfplay.records import (
@@ -36,26 +43,37 @@ Pool = dict[str, list[Task]]  # tasks by type while seeding (the store is used i
 
 
 class SelfPlay:
-    """The Absolute Zero loop over a policy, a sandbox executor and a task store."""
+    """The Absolute Zero loop over a learner, a generator, a sandbox executor and a task store.
+
+    `policy` is the learner (updates, checkpoints); `generator` samples and defaults to the
+    policy itself (`Policy` is both). A separate generator is synced after every update.
+    """
 
     def __init__(
         self,
         cfg: TrainConfig,
-        policy: Policy,
+        policy: Learner,
         executor: Any,
         store: TaskStore,
         rng: np.random.Generator,
         progress: Progress | None = None,
+        *,
+        generator: Generator | None = None,
     ) -> None:
         self.cfg = cfg
         self.policy = policy
+        if generator is None:
+            if not isinstance(policy, Generator):
+                raise TypeError("the learner cannot generate: pass a generator")
+            generator = policy
+        self.generator: Generator = generator
         self.executor = executor
         self.store = store
         self.rng = rng
         self.progress = progress or Progress(quiet=True)
         self.types = [TaskType(t) for t in cfg.selfplay.task_types]
         self.timer = PhaseTimer()
-        self.renderer = PromptRenderer(cfg.model.prompt_style, policy.format_prompt)
+        self.renderer = PromptRenderer(cfg.model.prompt_style, generator.format_prompt)
         sp = cfg.selfplay
         self.settings = ProposalSettings(
             references=sp.references,
@@ -88,6 +106,7 @@ class SelfPlay:
         self.reward_proposals(proposals, attempts)
         trained = self.trained(proposals, solves, attempts)
         update_metrics = self.update(trained, step)
+        self.generator.sync_from(self.policy)
         return StepResult(
             new_tasks=[NewTask(p.task_type, p.task, p.key) for p in proposals if p.task],
             rollouts=proposals + answers,
@@ -136,7 +155,7 @@ class SelfPlay:
             self.progress.phase(f"{label}: generating {len(rollouts)} responses"),
             self.timer.phase("generation"),
         ):
-            out = self.policy.generate([r.prompt for r in rollouts], n=1, sampling=params)
+            out = self.generator.generate([r.prompt for r in rollouts], n=1, sampling=params)
         for r, comps in zip(rollouts, out, strict=True):
             r.completion = comps[0] if comps else Completion(prompt=r.prompt, text="")
 
