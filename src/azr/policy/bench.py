@@ -124,6 +124,64 @@ def _update_batch(policy: HFPolicy, prompt_ids: list[int], batch: int, tokens: i
     return UpdateBatch(samples)
 
 
+def _time_generation(
+    policy: HFPolicy,
+    prompt_ids: list[int],
+    batch: int,
+    gen_tokens: int,
+    repeats: int,
+    peaks: dict[str, float],
+) -> dict[str, Any]:
+    """Generation (ours vs model.generate) at batch 1 and `batch`, with each one's peak memory."""
+    policy.generate(["warm up"], 1, SamplingParams(max_new_tokens=2, stop=(), seed=0))
+    out = {}
+    for b in sorted({1, batch}):
+        _reset_peak(policy.device)
+        out[f"batch_{b}"] = _generation(policy, prompt_ids, b, gen_tokens, repeats)
+        peaks[f"generate_b{b}_gb"] = round(_peak_gb(policy.device), 3)
+    return out
+
+
+def _time_updates(policy: HFPolicy, upd: Any, steps: int) -> dict[str, Any]:
+    """Run `steps` updates on the same batch; their wall times and the last grad norm."""
+    times, metrics = [], {}
+    for _ in range(steps):
+        _sync(policy.device)
+        t1 = time.perf_counter()
+        metrics = policy.update(upd)
+        _sync(policy.device)
+        times.append(time.perf_counter() - t1)
+    return {
+        "times": times,
+        "step_s": [round(t, 3) for t in times],
+        "grad_norm": round(float(metrics.get("grad_norm", 0.0)), 4),
+    }
+
+
+def _device_facts(policy: HFPolicy) -> dict[str, Any]:
+    """Where the bench ran: device, threads, weights dtype, autocast, parameters, versions."""
+    import transformers
+
+    dev = policy.device
+    return {
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else platform.processor(),
+        "threads": torch.get_num_threads(),
+        "weights_dtype": str(policy.params_dtype).replace("torch.", ""),
+        "autocast_bf16": dev.type == "cuda"
+        and policy.config.amp
+        and policy.params_dtype == torch.float32,
+        "params_m": round(sum(p.numel() for p in policy.model.parameters()) / 1e6, 2),
+        "peak_memory_kind": "cuda max_memory_allocated"
+        if dev.type == "cuda"
+        else "process max RSS",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
 def run_step_bench(
     model: str = "smollm2-135m",
     device: str = "cpu",
@@ -139,8 +197,6 @@ def run_step_bench(
     lora_rank: int = 0,
 ) -> dict[str, Any]:
     """Measure load, generation (ours vs model.generate) and update; return the figures."""
-    import transformers
-
     t0 = time.perf_counter()
     policy = create_policy(
         model,
@@ -157,55 +213,28 @@ def run_step_bench(
     policy.eos_ids = []  # fixed-length generation so both sides make the same token count
     prompt_ids = _prompt_ids(policy, prompt_len)
     peaks = {"after_load_gb": round(_peak_gb(dev), 3)}
-    policy.generate(["warm up"], 1, SamplingParams(max_new_tokens=2, stop=(), seed=0))
-    gen_results = {}
-    for b in sorted({1, batch}):
-        _reset_peak(dev)
-        gen_results[f"batch_{b}"] = _generation(policy, prompt_ids, b, gen_tokens, repeats)
-        peaks[f"generate_b{b}_gb"] = round(_peak_gb(dev), 3)
+    gen_results = _time_generation(policy, prompt_ids, batch, gen_tokens, repeats, peaks)
     _reset_peak(dev)
     upd = _update_batch(policy, prompt_ids, batch, update_tokens, seed=0)
-    times, metrics = [], {}
-    for _ in range(max(1, update_steps)):
-        _sync(dev)
-        t1 = time.perf_counter()
-        metrics = policy.update(upd)
-        _sync(dev)
-        times.append(time.perf_counter() - t1)
+    update = _time_updates(policy, upd, max(1, update_steps))
     peaks["update_gb"] = round(_peak_gb(dev), 3)
-    trained = batch * update_tokens
+    update.update(
+        batch=batch,
+        completion_tokens=update_tokens,
+        tokens_per_step=batch * update_tokens,
+        tok_s=round(batch * update_tokens / min(update.pop("times")), 2),
+        micro_batch_size=policy.config.micro_batch_size,
+        gradient_checkpointing=gradient_checkpointing,
+        lora_rank=lora_rank,
+    )
     return {
         "bench": "step",
         "model": model,
-        "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev)
-        if dev.type == "cuda"
-        else platform.processor(),
-        "threads": torch.get_num_threads(),
-        "weights_dtype": str(policy.params_dtype).replace("torch.", ""),
-        "autocast_bf16": dev.type == "cuda"
-        and policy.config.amp
-        and policy.params_dtype == torch.float32,
-        "params_m": round(sum(p.numel() for p in policy.model.parameters()) / 1e6, 2),
+        **_device_facts(policy),
         "load_s": round(load_s, 2),
         "prompt_tokens": len(prompt_ids),
         "gen_tokens": gen_tokens,
         "generation": gen_results,
-        "update": {
-            "batch": batch,
-            "completion_tokens": update_tokens,
-            "tokens_per_step": trained,
-            "step_s": [round(t, 3) for t in times],
-            "tok_s": round(trained / min(times), 2),
-            "micro_batch_size": policy.config.micro_batch_size,
-            "gradient_checkpointing": gradient_checkpointing,
-            "lora_rank": lora_rank,
-            "grad_norm": round(float(metrics.get("grad_norm", 0.0)), 4),
-        },
+        "update": update,
         "peak_memory_gb": peaks,
-        "peak_memory_kind": "cuda max_memory_allocated"
-        if dev.type == "cuda"
-        else "process max RSS",
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
     }

@@ -79,6 +79,58 @@ def pick_tokens(
     return (probs / noise).argmax(dim=-1)
 
 
+def _prefill(
+    model: Any, prompt_ids: Sequence[Sequence[int]], pad_id: int, cache: Any, cache_kw: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run the prompts once, filling `cache`; identical prompts (e.g. the n learnability
+    attempts of one task) are prefilled once and their rows share copies of that KV cache.
+    Returns the last logits, the attention mask and the next positions, one row per prompt."""
+    device = next(model.parameters()).device
+    unique: dict[tuple[int, ...], int] = {}
+    source = [unique.setdefault(tuple(p), len(unique)) for p in prompt_ids]
+    ids, mask, pos = left_pad(list(unique), pad_id, device)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=pos,
+        **{cache_kw: cache},
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    logits = out.logits[:, -1, :]
+    if len(unique) < len(prompt_ids):
+        expand = torch.tensor(source, device=device)
+        cache.batch_select_indices(expand)
+        logits, mask, pos = logits[expand], mask[expand], pos[expand]
+    return logits, mask, pos[:, -1:] + 1
+
+
+def _take_tokens(
+    nxt: torch.Tensor,
+    logits: torch.Tensor,
+    rows: list[int],
+    live: list[bool],
+    results: list[RowResult],
+    ends: tuple[set[int], StopFn | None, int],
+) -> None:
+    """Append each live row's sampled token and its log-prob; mark rows that end (an EOS id,
+    a stop string, or the token limit) as no longer live."""
+    eos, stop_fn, max_new_tokens = ends
+    lp = logits.gather(1, nxt[:, None]).squeeze(1) - logits.logsumexp(dim=-1)
+    # One host sync per step, as in model.generate (ids < 2**53 are exact in float64).
+    toks_f, lps = torch.stack([nxt.double(), lp.double()]).tolist()
+    for j, row in enumerate(rows):
+        if not live[j]:
+            continue
+        res = results[row]
+        res.token_ids.append(int(toks_f[j]))
+        res.logprobs.append(lps[j])
+        if res.token_ids[-1] in eos or (stop_fn is not None and stop_fn(res.token_ids)):
+            res.finish_reason, live[j] = "stop", False
+        elif len(res.token_ids) >= max_new_tokens:
+            live[j] = False
+
+
 @torch.inference_mode()
 def sample_batch(
     model: Any,
@@ -100,48 +152,17 @@ def sample_batch(
     results = [RowResult() for _ in prompt_ids]
     if max_new_tokens <= 0 or not prompt_ids:
         return results
-    # Identical prompts (e.g. the n learnability attempts of one task) are prefilled once; their
-    # rows then share copies of that prompt's KV cache.
-    unique: dict[tuple[int, ...], int] = {}
-    source = [unique.setdefault(tuple(p), len(unique)) for p in prompt_ids]
-    ids, mask, pos = left_pad(list(unique), pad_id, device)
     cache = DynamicCache(config=model.config)
     cache_kw = cache_kwarg(model)
-    out = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=pos,
-        **{cache_kw: cache},
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    logits = out.logits[:, -1, :]
-    if len(unique) < len(prompt_ids):
-        expand = torch.tensor(source, device=device)
-        cache.batch_select_indices(expand)
-        logits, mask, pos = logits[expand], mask[expand], pos[expand]
-    next_pos = pos[:, -1:] + 1
+    logits, mask, next_pos = _prefill(model, prompt_ids, pad_id, cache, cache_kw)
     rows = list(range(len(prompt_ids)))  # original row of each batch row
     live = [True] * len(rows)  # batch rows still generating
-    eos = set(eos_ids)
+    ends = (set(eos_ids), stop_fn, max_new_tokens)
     pad = torch.tensor(pad_id, device=device)
     for _ in range(max_new_tokens):
         logits = logits.float()
         nxt = pick_tokens(logits, temperature, top_p, generator)
-        lp = logits.gather(1, nxt[:, None]).squeeze(1) - logits.logsumexp(dim=-1)
-        # One host sync per step, as in model.generate (ids < 2**53 are exact in float64).
-        toks_f, lps = torch.stack([nxt.double(), lp.double()]).tolist()
-        toks = [int(x) for x in toks_f]
-        for j, row in enumerate(rows):
-            if not live[j]:
-                continue
-            res = results[row]
-            res.token_ids.append(toks[j])
-            res.logprobs.append(lps[j])
-            if toks[j] in eos or (stop_fn is not None and stop_fn(res.token_ids)):
-                res.finish_reason, live[j] = "stop", False
-            elif len(res.token_ids) >= max_new_tokens:
-                live[j] = False
+        _take_tokens(nxt, logits, rows, live, results, ends)
         n_live = sum(live)
         if n_live == 0:
             break
@@ -155,8 +176,7 @@ def sample_batch(
             live = [True] * len(rows)
         elif n_live < len(rows):
             # Finished rows still in the batch are fed padding; their outputs are ignored.
-            live_t = torch.tensor(live, device=device)
-            nxt = torch.where(live_t, nxt, pad)
+            nxt = torch.where(torch.tensor(live, device=device), nxt, pad)
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
         out = model(
             input_ids=nxt[:, None],

@@ -380,13 +380,7 @@ class HFPolicy(Policy):
         """One optimiser step on the batch; loss is the token mean over all its completions."""
         t0 = time.perf_counter()
         cfg = self.config
-        samples = [s for s in batch.samples if s.completion.token_ids]
-        for s in samples:  # completions rebuilt from records may lack prompt ids
-            if not s.completion.prompt_token_ids:
-                s.completion.prompt_token_ids = self.encode(s.completion.prompt)
-        total = sum(len(s.completion.token_ids) for s in samples)
-        if batch.norm_tokens is not None and total > 0:
-            total = max(total, int(batch.norm_tokens))
+        samples, total = self._update_samples(batch)
         if total == 0:
             return {"loss": 0.0, "tokens": 0.0, "samples": 0.0, "time_s": 0.0, "skipped": 1.0}
         if cfg.kl_coef > 0 and not self.is_lora and self._ref_model is None:
@@ -404,36 +398,7 @@ class HFPolicy(Policy):
             t = self._split_tensors(mb) if split else self._tensors(mb)
             if not recorded:
                 t["old"] = torch.full_like(t["old"], float("nan"))
-            mask = t["mask"]
-            logits = self._logits(self.model, t)
-            logp_all = logits.log_softmax(-1)
-            logp = logp_all.gather(-1, t["targets"][..., None]).squeeze(-1)
-            # Missing recorded log-probs (NaN) mean "on-policy": ratio 1 at this step.
-            old = torch.where(torch.isnan(t["old"]), logp.detach(), t["old"])
-            pg, clipped = clipped_surrogate(
-                logp, old, t["adv"], cfg.clip_low, cfg.clip_high, cfg.clip_c
-            )
-            loss_tok = pg
-            if cfg.entropy_coef > 0:
-                ent = -(logp_all.exp() * logp_all).sum(-1)
-                loss_tok = loss_tok - cfg.entropy_coef * ent
-            else:
-                with torch.no_grad():
-                    ent = entropy_from_logits(logits.detach())
-            if cfg.kl_coef > 0:
-                kl = k3_kl(logp, self._reference_logp(t))
-                loss_tok = loss_tok + cfg.kl_coef * kl
-                sums["kl"] += float((kl.detach() * mask).sum())
-            loss = (loss_tok * mask).sum() / total
-            loss.backward()
-            with torch.no_grad():
-                d = logp.detach() - old
-                sums["loss"] += float(loss.detach()) * total
-                sums["pg_loss"] += float((pg.detach() * mask).sum())
-                sums["entropy"] += float((ent.detach() * mask).sum())
-                sums["clip_frac"] += float((clipped.float() * mask).sum())
-                sums["approx_kl"] += float((((d.exp() - 1) - d) * mask).sum())
-            del logits, logp_all, logp, loss, loss_tok
+            self._accumulate(t, total, sums)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         finite = bool(torch.isfinite(grad_norm))
         if finite:  # a non-finite gradient would wreck the weights: skip the step instead
@@ -454,6 +419,51 @@ class HFPolicy(Policy):
             time_s=time.perf_counter() - t0,
         )
         return metrics
+
+    def _update_samples(self, batch: UpdateBatch) -> tuple[list[UpdateSample], int]:
+        """The samples with tokens (prompt ids filled in) and the token count to divide by."""
+        samples = [s for s in batch.samples if s.completion.token_ids]
+        for s in samples:  # completions rebuilt from records may lack prompt ids
+            if not s.completion.prompt_token_ids:
+                s.completion.prompt_token_ids = self.encode(s.completion.prompt)
+        total = sum(len(s.completion.token_ids) for s in samples)
+        if batch.norm_tokens is not None and total > 0:
+            total = max(total, int(batch.norm_tokens))
+        return samples, total
+
+    def _accumulate(self, t: dict[str, torch.Tensor], total: int, sums: dict[str, float]) -> None:
+        """Forward and backward one micro-batch (loss already divided by `total`); add its
+        statistics to `sums`."""
+        cfg = self.config
+        mask = t["mask"]
+        logits = self._logits(self.model, t)
+        logp_all = logits.log_softmax(-1)
+        logp = logp_all.gather(-1, t["targets"][..., None]).squeeze(-1)
+        # Missing recorded log-probs (NaN) mean "on-policy": ratio 1 at this step.
+        old = torch.where(torch.isnan(t["old"]), logp.detach(), t["old"])
+        pg, clipped = clipped_surrogate(
+            logp, old, t["adv"], cfg.clip_low, cfg.clip_high, cfg.clip_c
+        )
+        loss_tok = pg
+        if cfg.entropy_coef > 0:
+            ent = -(logp_all.exp() * logp_all).sum(-1)
+            loss_tok = loss_tok - cfg.entropy_coef * ent
+        else:
+            with torch.no_grad():
+                ent = entropy_from_logits(logits.detach())
+        if cfg.kl_coef > 0:
+            kl = k3_kl(logp, self._reference_logp(t))
+            loss_tok = loss_tok + cfg.kl_coef * kl
+            sums["kl"] += float((kl.detach() * mask).sum())
+        loss = (loss_tok * mask).sum() / total
+        loss.backward()
+        with torch.no_grad():
+            d = logp.detach() - old
+            sums["loss"] += float(loss.detach()) * total
+            sums["pg_loss"] += float((pg.detach() * mask).sum())
+            sums["entropy"] += float((ent.detach() * mask).sum())
+            sums["clip_frac"] += float((clipped.float() * mask).sum())
+            sums["approx_kl"] += float((((d.exp() - 1) - d) * mask).sum())
 
     @torch.no_grad()
     def token_logprobs(self, completion: Completion) -> list[float]:
