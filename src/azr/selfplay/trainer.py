@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from azr.config import TrainConfig
-from azr.policy.base import Policy
+from azr.policy.base import Learner, Policy
 from azr.rundir import METRICS, SAMPLES, RunDir, write_atomic
 from azr.selfplay.loop import SelfPlay
 from azr.selfplay.progress import Progress
@@ -147,35 +147,65 @@ def train(
         if not resume:
             run = RunDir.create(run_dir, cfg)
         try:
-            durable = -1
-            if resume:
-                durable = prepare_resume(run)
-                run.save_config(cfg)
-                progress.info(
-                    f"resuming {run_dir} after step {durable}"
-                    if durable >= 0
-                    else f"resuming {run_dir} from the start (seeding never finished)"
-                )
-            rng = np.random.default_rng(cfg.run.seed)
-            if durable >= 0:
-                record = run.store.step_record(durable) or {}
-                rng.bit_generator.state = record["rng"]
-                ckpts = run.store.checkpoints()
-                if ckpts and ckpts[-1][0] == durable:
-                    policy.load(run.path / ckpts[-1][1] / "policy")
-            tb = _TensorBoard(run.path / "tb", cfg.run.tensorboard)
-            loop = SelfPlay(cfg, policy, executor, run.store, rng, progress)
-            if durable < 0:
-                _seed(loop, run, progress)
-            first = max(durable, 0) + 1
-            for step in range(first, cfg.run.steps + 1):
-                result = loop.step(step)
-                _commit(loop, run, step, result, cfg, progress, tb)
-            tb.close()
+            start = restore(run, cfg, policy, progress, resume)
+            loop = SelfPlay(cfg, policy, executor, run.store, start.rng, progress)
+            first = run_steps(loop, run, start.durable, cfg, progress)
             policy.close()
             return RunSummary(run.path, first, cfg.run.steps, time.perf_counter() - t_start)
         finally:
             run.close()
+
+
+@dataclass
+class ResumePoint:
+    """Where a run (re)starts: the last durable step (-1: none), the loop's RNG, and whether
+    the policy was loaded from that step's checkpoint."""
+
+    durable: int
+    rng: np.random.Generator
+    loaded: bool
+
+
+def restore(
+    run: RunDir, cfg: TrainConfig, policy: Learner, progress: Progress, resume: bool
+) -> ResumePoint:
+    """Roll a resumed run back to its last durable step and restore the loop's RNG and the
+    policy from it; a new run starts from the seed."""
+    durable = -1
+    if resume:
+        durable = prepare_resume(run)
+        run.save_config(cfg)
+        progress.info(
+            f"resuming {run.path} after step {durable}"
+            if durable >= 0
+            else f"resuming {run.path} from the start (seeding never finished)"
+        )
+    rng = np.random.default_rng(cfg.run.seed)
+    loaded = False
+    if durable >= 0:
+        record = run.store.step_record(durable) or {}
+        rng.bit_generator.state = record["rng"]
+        ckpts = run.store.checkpoints()
+        if ckpts and ckpts[-1][0] == durable:
+            policy.load(run.path / ckpts[-1][1] / "policy")
+            loaded = True
+    return ResumePoint(durable, rng, loaded)
+
+
+def run_steps(
+    loop: SelfPlay, run: RunDir, durable: int, cfg: TrainConfig, progress: Progress
+) -> int:
+    """Seed (when nothing is durable yet), then every step up to `cfg.run.steps`, each
+    committed durably; returns the first step this call ran."""
+    tb = _TensorBoard(run.path / "tb", cfg.run.tensorboard)
+    if durable < 0:
+        _seed(loop, run, progress)
+    first = max(durable, 0) + 1
+    for step in range(first, cfg.run.steps + 1):
+        result = loop.step(step)
+        _commit(loop, run, step, result, cfg, progress, tb)
+    tb.close()
+    return first
 
 
 def _seed(loop: SelfPlay, run: RunDir, progress: Progress) -> None:
@@ -247,4 +277,13 @@ def _buffer_metrics(run: RunDir, result: StepResult) -> dict[str, int]:
     return out
 
 
-__all__ = ["IDENTITY_PROGRAM", "RunSummary", "crash_point", "prepare_resume", "train"]
+__all__ = [
+    "IDENTITY_PROGRAM",
+    "ResumePoint",
+    "RunSummary",
+    "crash_point",
+    "prepare_resume",
+    "restore",
+    "run_steps",
+    "train",
+]

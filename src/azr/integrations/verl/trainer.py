@@ -39,7 +39,7 @@ from azr.rundir import RunDir, write_atomic
 from azr.selfplay.loop import SelfPlay
 from azr.selfplay.progress import Progress
 from azr.selfplay.rollout import Rollout
-from azr.selfplay.trainer import RunSummary, _commit, _seed, _TensorBoard, prepare_resume
+from azr.selfplay.trainer import RunSummary, restore, run_steps
 
 VERL_CONFIG = "verl_config.yaml"
 
@@ -342,33 +342,13 @@ def run(cfg: DictConfig, progress: Progress | None = None) -> VerlRun:
             run_obj = RunDir.create(run_dir, tcfg)
         try:
             write_atomic(run_obj.path / VERL_CONFIG, OmegaConf.to_yaml(cfg))
-            durable = -1
-            if resume:
-                durable = prepare_resume(run_obj)
-                run_obj.save_config(tcfg)
-                progress.info(f"resuming {run_dir} after step {durable}")
-            rng = np.random.default_rng(tcfg.run.seed)
-            loaded = False
-            if durable >= 0:
-                record = run_obj.store.step_record(durable) or {}
-                rng.bit_generator.state = record["rng"]
-                ckpts = run_obj.store.checkpoints()
-                if ckpts and ckpts[-1][0] == durable:
-                    policy.load(run_obj.path / ckpts[-1][1] / "policy")
-                    loaded = True
-            if not loaded:
+            start = restore(run_obj, tcfg, policy, progress, resume)
+            if not start.loaded:
                 trainer.checkpoint_manager.update_weights(policy.step)
-            tb = _TensorBoard(run_obj.path / "tb", tcfg.run.tensorboard)
             loop = VerlSelfPlay(
-                tcfg, policy, executor, run_obj.store, rng, progress, verl_config=cfg
+                tcfg, policy, executor, run_obj.store, start.rng, progress, verl_config=cfg
             )
-            if durable < 0:
-                _seed(loop, run_obj, progress)
-            first = max(durable, 0) + 1
-            for step in range(first, tcfg.run.steps + 1):
-                result = loop.step(step)
-                _commit(loop, run_obj, step, result, tcfg, progress, tb)
-            tb.close()
+            first = run_steps(loop, run_obj, start.durable, tcfg, progress)
             summary = RunSummary(run_obj.path, first, tcfg.run.steps, time.perf_counter() - t_start)
             return VerlRun(summary, loop)
         finally:
