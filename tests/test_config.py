@@ -67,6 +67,11 @@ def test_resolved_config_round_trips_through_yaml() -> None:
         ({"run": {"steps": "many"}}, "run.steps: "),
         ({"model": {"device": "gpu"}}, "model.device: must be one of: cpu, cuda, cuda:N or auto"),
         ({"selfplay": {"induction_inputs": 4, "induction_visible": 4}}, "induction_visible"),
+        ({"optim": {"betas": [0.9, 1.0]}}, "optim.betas: each beta must be in [0, 1)"),
+        ({"optim": {"clip_ratio_c": 1.0}}, "optim.clip_ratio_c: "),
+        ({"optim": {"clip_ratio_low": 0}}, "optim.clip_ratio_low: "),
+        ({"model": {"lora_target_modules": []}}, "model.lora_target_modules: name at least one"),
+        ({"sampling": {"max_prompt_tokens": 0}}, "sampling.max_prompt_tokens: "),
     ],
 )
 def test_bad_values_are_one_line_errors(layer: dict, expected: str) -> None:

@@ -188,6 +188,13 @@ def test_save_load_generate_reproduces_tokens(tmp_path: Path) -> None:
         assert torch.allclose(v, ref[k], atol=1e-6), k
 
 
+def test_hf_policy_is_a_generator_and_a_learner(policy: HFPolicy) -> None:
+    from azr.policy.base import Generator, Learner
+
+    assert isinstance(policy, Generator) and isinstance(policy, Learner)
+    policy.sync_from(policy)  # samples from what it trains: nothing to load
+
+
 def test_format_prompt_uses_chat_template(policy: HFPolicy) -> None:
     text = policy.format_prompt("What is 2+2?")
     assert "What is 2+2?" in text and text.endswith("<|im_start|>assistant\n")

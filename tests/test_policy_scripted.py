@@ -36,3 +36,37 @@ def test_update_records_batches_and_save_load(tmp_path: Path) -> None:
     other = ScriptedPolicy(["abc", "def"])
     other.load(tmp_path)
     assert other.calls == 1 and other.generate(["p"])[0][0].text == "def"
+
+
+def _policy_sources() -> list[Path]:
+    import azr.policy
+
+    return sorted(Path(azr.policy.__file__).parent.glob("*.py"))
+
+
+def test_no_policy_function_is_over_60_lines() -> None:
+    import ast
+
+    long = [
+        f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in _policy_sources()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert not long, long
+
+
+def test_checkpointing_reaches_into_no_private_attribute() -> None:
+    import ast
+
+    [path] = [p for p in _policy_sources() if p.name == "checkpoint.py"]
+    private = [
+        node.attr
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+    ]
+    assert not private, private

@@ -45,6 +45,14 @@ class ModelConfig(_Section):
     lora_target_modules: str | list[str] = Field(
         default="all-linear", description="modules that get LoRA adapters (peft's names)"
     )
+
+    @field_validator("lora_target_modules")
+    @classmethod
+    def _some_lora_targets(cls, value: str | list[str]) -> str | list[str]:
+        if not value or (isinstance(value, list) and not all(value)):
+            raise ValueError("name at least one module (or all-linear)")
+        return value
+
     generation_dtype: Literal["float32", "bfloat16"] | None = Field(
         default=None,
         description="sample with a copy of the weights in this dtype, refreshed after every "
@@ -82,6 +90,14 @@ class OptimConfig(_Section):
         default=None, gt=1, description="dual-clip bound for negative advantages; none = off"
     )
     betas: tuple[float, float] = Field(default=(0.9, 0.999), description="AdamW betas")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in value):
+            raise ValueError("each beta must be in [0, 1)")
+        return value
+
     entropy_coef: float = Field(default=0.001, ge=0)
     kl_coef: float = Field(
         default=0.0, ge=0, description="0 = no reference model (as the reference)"

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from azr.policy.base import Completion, SamplingParams, UpdateBatch, UpdateSample
-from azr.policy.hf import HFPolicy, create_policy
+from azr.policy.hf import HFPolicy
 
 FILLER = (
     "def f(xs):\n    out = []\n    for i, x in enumerate(xs):\n        if x % 2 == 0:\n"
@@ -182,6 +182,40 @@ def _device_facts(policy: HFPolicy) -> dict[str, Any]:
     }
 
 
+def _bench_policy(
+    model: str,
+    device: str,
+    dtype: str | None,
+    micro_batch_size: int,
+    gen_batch_size: int,
+    gradient_checkpointing: bool,
+    lora_rank: int,
+) -> HFPolicy:
+    """The embedded policy through the factory: config defaults plus the bench's settings."""
+    from azr.config import build_config
+    from azr.policy.factory import build_policy
+
+    cfg = build_config(
+        [
+            {
+                "optim": {"micro_batch_size": micro_batch_size},
+                "sampling": {"generate_batch_size": max(gen_batch_size, 1)},
+            }
+        ]
+    )
+    policy = build_policy(
+        cfg,
+        name=model,
+        device=device,
+        dtype=dtype,
+        gradient_checkpointing=gradient_checkpointing,
+        lora_rank=lora_rank,
+    )
+    if not isinstance(policy, HFPolicy):  # the bench times HFPolicy's own sampling loop
+        raise TypeError(f"azr bench step needs the embedded policy, got {type(policy).__name__}")
+    return policy
+
+
 def run_step_bench(
     model: str = "smollm2-135m",
     device: str = "cpu",
@@ -198,14 +232,8 @@ def run_step_bench(
 ) -> dict[str, Any]:
     """Measure load, generation (ours vs model.generate) and update; return the figures."""
     t0 = time.perf_counter()
-    policy = create_policy(
-        model,
-        device=device,
-        dtype=dtype,
-        micro_batch_size=micro_batch_size or batch,
-        gen_batch_size=max(batch, 1),
-        gradient_checkpointing=gradient_checkpointing,
-        lora_rank=lora_rank,
+    policy = _bench_policy(
+        model, device, dtype, micro_batch_size or batch, batch, gradient_checkpointing, lora_rank
     )
     _sync(policy.device)
     load_s = time.perf_counter() - t0

@@ -87,12 +87,17 @@ def resolve_device(device: str) -> str:
 def build_policy(cfg: TrainConfig, **model_overrides: Any) -> Policy:
     """The policy `cfg` names (torch is imported here, not at module import).
 
-    `model_overrides` replace `model.*` values, e.g. `name=` to evaluate another model with
-    the same settings.
+    `model_overrides` replace `model.*` values (the loaded model and the policy's knobs alike),
+    e.g. `name=` to evaluate another model with the same settings.
     """
     from azr.policy.hf import create_policy
 
-    m = cfg.model.model_copy(update=model_overrides) if model_overrides else cfg.model
+    if model_overrides:
+        unknown = sorted(set(model_overrides) - set(type(cfg.model).model_fields))
+        if unknown:
+            raise TypeError(f"build_policy: not model settings: {', '.join(unknown)}")
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update=model_overrides)})
+    m = cfg.model
     return create_policy(
         m.name, device=resolve_device(m.device), config=hf_config(cfg), dtype=m.dtype
     )

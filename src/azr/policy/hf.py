@@ -62,6 +62,34 @@ class HFPolicyConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, saved with checkpoints
 
 
+def _prepare_for_training(model: Any, cfg: HFPolicyConfig) -> Any:
+    """`model` wrapped in LoRA adapters (`lora_rank` > 0) and with gradient checkpointing on
+    when asked; otherwise unchanged."""
+    if cfg.lora_rank > 0:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=cfg.lora_rank,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=cfg.lora_target_modules,
+            task_type="CAUSAL_LM",
+        )
+        with warnings.catch_warnings():
+            # peft asks transformers a deprecated question on every wrap; not ours to fix.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+            model = get_peft_model(model, lora)
+    if cfg.gradient_checkpointing:
+        # Non-reentrant: with frozen embeddings the reentrant variant silently drops grads.
+        # transformers 5 renamed the method; keep working on 4.x too.
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    return model
+
+
 class HFPolicy(Policy):
     """A transformers causal LM behind the `Policy` interface."""
 
@@ -91,29 +119,7 @@ class HFPolicy(Policy):
             self._gen_model = (
                 copy.deepcopy(model).to(resolve_dtype(cfg.gen_dtype)).eval().requires_grad_(False)
             )
-        if cfg.lora_rank > 0:
-            from peft import LoraConfig, get_peft_model
-
-            lora = LoraConfig(
-                r=cfg.lora_rank,
-                lora_alpha=cfg.lora_alpha,
-                lora_dropout=cfg.lora_dropout,
-                target_modules=cfg.lora_target_modules,
-                task_type="CAUSAL_LM",
-            )
-            with warnings.catch_warnings():
-                # peft asks transformers a deprecated question on every wrap; not ours to fix.
-                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-                model = get_peft_model(model, lora)
-        if cfg.gradient_checkpointing:
-            # Non-reentrant: with frozen embeddings the reentrant variant silently drops grads.
-            # transformers 5 renamed the method; keep working on 4.x too.
-            kwargs = {"use_reentrant": False}
-            if hasattr(model, "activation_checkpointing_enable"):
-                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-            else:
-                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        self.model = model
+        self.model = model = _prepare_for_training(model, cfg)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
