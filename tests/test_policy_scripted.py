@@ -44,20 +44,6 @@ def _policy_sources() -> list[Path]:
     return sorted(Path(azr.policy.__file__).parent.glob("*.py"))
 
 
-def test_no_policy_function_is_over_60_lines() -> None:
-    import ast
-
-    long = [
-        f"{path.name}:{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-        for path in _policy_sources()
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and node.end_lineno is not None
-        and node.end_lineno - node.lineno + 1 > 60
-    ]
-    assert not long, long
-
-
 def test_checkpointing_reaches_into_no_private_attribute() -> None:
     import ast
 

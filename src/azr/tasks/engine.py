@@ -122,8 +122,6 @@ def validate_proposals(
         if len(induction_programs) != len(completions):
             raise ValueError("induction proposals need one induction program per completion")
         contexts: list[Sequence[Triplet]] = [[p] for p in induction_programs]
-    elif get(task_type).name == "induction":
-        raise ValueError("induction proposals need one induction program per completion")
     else:
         contexts = [references] * len(completions)
     return validate_batch(executor, task_type, completions, contexts, settings)

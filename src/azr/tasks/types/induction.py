@@ -185,6 +185,8 @@ class Induction(TaskSpec):
         settings: ProposalSettings,
     ) -> list[Plan]:
         """Enough distinct inputs and a message that does not leak the program; run them."""
+        if any(not c for c in contexts):
+            raise ValueError("induction proposals need one induction program per completion")
         return [self._plan_one(p, c[0], settings) for p, c in zip(parsed, contexts, strict=True)]
 
     def _plan_one(
