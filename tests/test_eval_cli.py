@@ -210,3 +210,24 @@ def test_run_score_rejects_unknown_scoring(tmp_path: Path, data_file: Path) -> N
     gens.write_text(json.dumps({"sample_0": ["'ab'"]}))
     with pytest.raises(ValueError, match="offers scoring"):
         run_score("cruxeval-o", gens, data=data_file, scoring="lenient")
+
+
+@needs_sandbox
+def test_scoring_sandbox_isolation_is_a_choice(
+    tmp_path: Path, data_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`azr eval` refuses without bubblewrap (naming --isolation none, which it accepts)."""
+    import shutil
+
+    from azr.errors import UserError
+
+    gens = tmp_path / "g.json"
+    gens.write_text(json.dumps({"sample_0": ["'ab'"], "sample_1": ["6"]}))
+    proc = azr("eval", "score", "-b", "cruxeval-o", "-g", str(gens), "--isolation", "jail")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--isolation must be one of auto, bwrap, none" in proc.stderr
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no bubblewrap on this "machine"
+    with pytest.raises(UserError, match="--isolation none"):
+        run_score("cruxeval-o", gens, data=data_file)
+    result = run_score("cruxeval-o", gens, data=data_file, isolation="none")
+    assert result.pass_at_k[1] == 1.0

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from azr.commands import ISOLATION_HELP, check_isolation
+
 eval_app = typer.Typer(
     help=(
         "pass@k of models on benchmarks with each benchmark's official scoring. "
@@ -110,6 +112,9 @@ def eval_main(
     workers: Annotated[
         int | None, typer.Option(help="Sandbox workers (default: the sandbox's).")
     ] = None,
+    isolation: Annotated[
+        str, typer.Option("--isolation", help=f"Sandbox for scoring: {ISOLATION_HELP}.")
+    ] = "auto",
 ) -> None:
     """Sample n answers per problem from each model and report pass@k (unbiased)."""
     if ctx.invoked_subcommand is not None:
@@ -150,6 +155,7 @@ def eval_main(
             scoring=scoring,
             device=device,
             workers=workers,
+            isolation=check_isolation(isolation),
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -187,6 +193,9 @@ def eval_score(
     workers: Annotated[
         int | None, typer.Option(help="Sandbox workers (default: the sandbox's).")
     ] = None,
+    isolation: Annotated[
+        str, typer.Option("--isolation", help=f"Sandbox for scoring: {ISOLATION_HELP}.")
+    ] = "auto",
 ) -> None:
     """Score generations made elsewhere with the benchmark's official scoring."""
     from azr.errors import UserError
@@ -201,6 +210,7 @@ def eval_score(
             scoring=scoring,
             workers=workers,
             model=name,
+            isolation=check_isolation(isolation),
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None

@@ -48,24 +48,30 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
 
 
 @contextlib.contextmanager
-def maybe_executor(benchmark: Benchmark, workers: int | None) -> Iterator[Any]:
+def maybe_executor(
+    benchmark: Benchmark, workers: int | None, isolation: str = "auto"
+) -> Iterator[Any]:
     """A sandbox executor when the benchmark needs one, else None."""
     if not benchmark.needs_executor:
         yield None
         return
     from azr.evaluate.execution import LazyExecutor
 
-    with LazyExecutor(benchmark.timeout_s, workers) as ex:
+    with LazyExecutor(benchmark.timeout_s, workers, isolation) as ex:
         yield ex
 
 
 def load_problems(
-    benchmark: Benchmark, data: Path | None, limit: int | None, workers: int | None
+    benchmark: Benchmark,
+    data: Path | None,
+    limit: int | None,
+    workers: int | None,
+    isolation: str = "auto",
 ) -> list[Problem]:
     """Load (and, where needed, prepare in the sandbox) a benchmark's problems."""
     problems = benchmark.load(data, limit)
     if type(benchmark).prepare is not Benchmark.prepare:
-        with maybe_executor(benchmark, workers) as ex:
+        with maybe_executor(benchmark, workers, isolation) as ex:
             problems = benchmark.prepare(problems, ex)
     if not problems:
         raise ValueError(f"benchmark {benchmark.name} has no problems to evaluate")
@@ -82,11 +88,12 @@ def score_and_summarize(
     workers: int | None = None,
     raws: Sequence[Sequence[str]] | None = None,
     settings: dict[str, Any] | None = None,
+    isolation: str = "auto",
 ) -> BenchmarkResult:
     """Score generations (progress bar) and compute pass@k."""
     total = sum(len(g) for g in generations)
     with (
-        maybe_executor(benchmark, workers) as ex,
+        maybe_executor(benchmark, workers, isolation) as ex,
         progress_bar(f"scoring {benchmark.name} [{model}]", total) as advance,
     ):
         passed = benchmark.score(problems, generations, ex, scoring, advance)
@@ -104,6 +111,7 @@ def run_eval(
     scoring: str | None = None,
     device: str = "cpu",
     workers: int | None = None,
+    isolation: str = "auto",
 ) -> list[BenchmarkResult]:
     """Sample every model on every benchmark and score; results per (model, benchmark)."""
     if settings.n < 1:
@@ -114,7 +122,8 @@ def run_eval(
     for b in benches:
         b.check_scoring(chosen[b.name])
     problem_sets = {
-        b.name: load_problems(b, (data or {}).get(b.name), limit, workers) for b in benches
+        b.name: load_problems(b, (data or {}).get(b.name), limit, workers, isolation)
+        for b in benches
     }
     results: list[BenchmarkResult] = []
     for model in models:
@@ -128,7 +137,7 @@ def run_eval(
                 info["stop"] = list(info["stop"])
                 results.append(
                     score_and_summarize(
-                        name, b, problems, gens, chosen[b.name], ks, workers, raws, info
+                        name, b, problems, gens, chosen[b.name], ks, workers, raws, info, isolation
                     )
                 )
         finally:
@@ -154,6 +163,7 @@ def run_score(
     scoring: str | None = None,
     workers: int | None = None,
     model: str | None = None,
+    isolation: str = "auto",
 ) -> BenchmarkResult:
     """Score a generations file made elsewhere; BadGenerations (a ValueError) when it is wrong."""
     benchmark = get_benchmark(benchmark_name)
@@ -162,7 +172,7 @@ def run_score(
     by_id = read_generations(generations_file)
     chosen_problems, gens = align(by_id, benchmark.load(data, None), benchmark.name)
     if type(benchmark).prepare is not Benchmark.prepare:
-        with maybe_executor(benchmark, workers) as ex:
+        with maybe_executor(benchmark, workers, isolation) as ex:
             prepared = benchmark.prepare(chosen_problems, ex)
         if len(prepared) != len(chosen_problems):
             raise ValueError(
@@ -182,4 +192,5 @@ def run_score(
         workers,
         None,
         {"source": str(generations_file)},
+        isolation,
     )

@@ -40,11 +40,11 @@ class Outcome:
         return self.status == "ok"
 
 
-def open_executor(timeout_s: float, workers: int | None = None) -> Any:
+def open_executor(timeout_s: float, workers: int | None = None, isolation: str = "auto") -> Any:
     """A started sandbox executor for scoring (use as a context manager)."""
     from azr.sandbox import Executor, SandboxConfig
 
-    return Executor(SandboxConfig(workers=workers, timeout_s=timeout_s, isolation="auto"))
+    return Executor(SandboxConfig(workers=workers, timeout_s=timeout_s, isolation=isolation))
 
 
 def without_preloads(program: str) -> str:
@@ -66,15 +66,18 @@ def without_preloads(program: str) -> str:
 class LazyExecutor:
     """Starts the sandbox on the first `run` (scoring that needs no execution never pays)."""
 
-    def __init__(self, timeout_s: float, workers: int | None = None) -> None:
+    def __init__(
+        self, timeout_s: float, workers: int | None = None, isolation: str = "auto"
+    ) -> None:
         self.timeout_s = timeout_s
         self.workers = workers
+        self.isolation = isolation
         self._executor: Any = None
 
     def run(self, requests: Sequence[Any]) -> list[Any]:
         """Run requests in the (started on demand) sandbox."""
         if self._executor is None:
-            self._executor = open_executor(self.timeout_s, self.workers)
+            self._executor = open_executor(self.timeout_s, self.workers, self.isolation)
             self._executor.__enter__()
         return list(self._executor.run(requests))
 
