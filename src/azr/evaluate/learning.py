@@ -171,9 +171,7 @@ def _proposer_part(
     from azr.selfplay.records import as_triplet
 
     rng = np.random.default_rng(seed)
-    triplets = [
-        as_triplet(x) for tasks in by_type.values() for x in tasks if isinstance(x, Triplet)
-    ]
+    triplets = [x for tasks in by_type.values() for x in tasks if isinstance(x, Triplet)]
     prompts: list[tuple[str, str, list[Triplet]]] = []  # (type, prompt, context)
     for spec in specs():
         sources, k = spec.context_sources(sp.settings)

@@ -75,15 +75,6 @@ def hf_config(cfg: TrainConfig) -> HFPolicyConfig:
     )
 
 
-def resolve_device(device: str) -> str:
-    """`auto` becomes `cuda` when a GPU is visible, else `cpu` (torch imported here)."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def build_policy(cfg: TrainConfig, **model_overrides: Any) -> Policy:
     """The policy `cfg` names (torch is imported here, not at module import).
 
@@ -98,9 +89,8 @@ def build_policy(cfg: TrainConfig, **model_overrides: Any) -> Policy:
             raise TypeError(f"build_policy: not model settings: {', '.join(unknown)}")
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update=model_overrides)})
     m = cfg.model
-    return create_policy(
-        m.name, device=resolve_device(m.device), config=hf_config(cfg), dtype=m.dtype
-    )
+    # load_model resolves device "auto" (cuda when visible, else cpu).
+    return create_policy(m.name, device=m.device, config=hf_config(cfg), dtype=m.dtype)
 
 
 def policy_for_model(name: str, device: str = "cpu") -> Policy:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from azr.buffers import StoredTask
 from azr.tasks.model import Task, Triplet
 from azr.tasks.types import get
 
 IDENTITY_PROGRAM = "def f(x):\n    return x"
-IDENTITY_INPUT = "'Hello world'"
-# Inputs for the identity induction seed; its outputs are computed by the sandbox.
+# Inputs of the identity seeds, outputs computed by the sandbox: the triplet seeds use the
+# first, the induction seed the first `selfplay.induction_inputs`.
 IDENTITY_INDUCTION_INPUTS = (
     "'Hello world'",
     "42",
@@ -36,14 +35,9 @@ IDENTITY_INDUCTION_INPUTS = (
 )
 
 
-def task_from_payload(task_type: str, payload: dict[str, Any]) -> Task:
-    """A stored payload back as its task type's task object."""
-    return get(task_type).from_dict(payload)
-
-
 def stored_tasks(rows: Sequence[StoredTask]) -> list[Task]:
-    """Convert stored rows to task objects."""
-    return [task_from_payload(r.task_type, r.payload) for r in rows]
+    """Stored rows back as their task types' task objects."""
+    return [get(r.task_type).from_dict(r.payload) for r in rows]
 
 
 def as_triplet(task: Task) -> Triplet:

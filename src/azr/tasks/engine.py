@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from azr.tasks.model import InductionTask, Role, Task, TaskType, Triplet
+from azr.tasks.model import Role, Task, TaskType, Triplet
 from azr.tasks.parsing import ParsedCompletion, parse_for
 from azr.tasks.types import Plan, ProposalSettings, get
 from azr.tasks.types.induction import message_leak
@@ -174,9 +174,7 @@ def grade_mixed(
 
 __all__ = [
     "GradeResult",
-    "InductionTask",
     "ProposalResult",
-    "Triplet",
     "format_reason",
     "grade_mixed",
     "grade_solutions",

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from azr.tasks.literals import same_literal_text
 from azr.tasks.model import Task, Triplet
 from azr.tasks.prompts import reply_with_example
 from azr.tasks.types.base import Check, Plan, short_text
-from azr.tasks.types.triplet import TripletSpec, literal_outputs_match
+from azr.tasks.types.triplet import TripletSpec
 
 SOLVE_ABDUCTION = """\
 Find an input for which this Python program returns the given output.
@@ -56,7 +57,7 @@ class Abduction(TripletSpec):
             (check,) = checks
             if not check.valid or check.output is None:
                 return False, check.reason or "execution failed"
-            if not literal_outputs_match(check.output, gold):
+            if not same_literal_text(check.output, gold):
                 return False, f"wrong: got {short_text(check.output)}, expected {short_text(gold)}"
             return True, "correct"
 

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from azr.tasks.literals import same_literal_text
 from azr.tasks.model import InductionTask, Task, Triplet
 from azr.tasks.normalize import normalize_input, normalize_program
 from azr.tasks.parsing import ParsedCompletion
 from azr.tasks.prompts import fence, reply_with_example
 from azr.tasks.types.base import Check, Plan, ProposalSettings, TaskSpec, short_text
-from azr.tasks.types.triplet import literal_outputs_match
 
 PROPOSE_INDUCTION = """\
 Here is a Python program. Write {n_inputs} different inputs for it, and a message. Someone will \
@@ -240,7 +240,7 @@ class Induction(TaskSpec):
                 where = f"hidden test {k + 1}/{len(golds)}: "
                 if not check.valid or check.output is None:
                     return False, f"{where}{check.reason or 'execution failed'}"
-                if not literal_outputs_match(check.output, gold):
+                if not same_literal_text(check.output, gold):
                     got, want = short_text(check.output), short_text(gold)
                     return False, f"{where}wrong: got {got}, expected {want}"
             return True, "correct"

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from azr.tasks.literals import NotALiteral, literals_equal, parse_literal
 from azr.tasks.model import Task, Triplet
 from azr.tasks.normalize import normalize_input, normalize_program
 from azr.tasks.parsing import ParsedCompletion
@@ -77,12 +76,9 @@ def reference_block(refs: Sequence[Triplet], show_output: bool) -> str:
     return "\n\n".join(parts)
 
 
-def literal_outputs_match(got: str, gold: str) -> bool:
-    """Whether a sandbox output repr and a gold output denote the same literal."""
-    try:
-        return literals_equal(parse_literal(got), parse_literal(gold))
-    except NotALiteral:
-        return False
+def triplet_key(program: str, inp: str) -> tuple[str, str]:
+    """What two triplet tasks share when they are the same task: normalised program and input."""
+    return normalize_program(program), normalize_input(inp)
 
 
 class TripletSpec(TaskSpec):
@@ -100,10 +96,7 @@ class TripletSpec(TaskSpec):
 
     def dedup_parts(self, payload: dict[str, Any]) -> list[str]:
         """Program and input."""
-        return [
-            normalize_program(str(payload.get("program", ""))),
-            normalize_input(str(payload.get("input", ""))),
-        ]
+        return list(triplet_key(str(payload.get("program", "")), str(payload.get("input", ""))))
 
     def context_sources(self, settings: ProposalSettings) -> tuple[tuple[str, ...], int]:
         """K references of the same type."""
@@ -130,19 +123,17 @@ class TripletSpec(TaskSpec):
     ) -> list[Plan]:
         """Reject duplicates of any reference in the batch and copies of the worked example;
         run the rest to get their outputs."""
-        seen = {
-            (normalize_program(r.program), normalize_input(r.input)) for c in contexts for r in c
-        }
+        seen = {triplet_key(r.program, r.input) for c in contexts for r in c}
         return [self._plan_one(p, seen) for p in parsed]
 
     def _plan_one(self, parsed: ParsedCompletion, seen: set[tuple[str, str]]) -> Plan:
         prop = extract_triplet_proposal(parsed)
         if prop is None:
             return Plan.now(False, "format: missing ```python or ```input block", None)
-        program_key = normalize_program(prop.program)
-        if (program_key, normalize_input(prop.input)) in seen:
+        key = triplet_key(prop.program, prop.input)
+        if key in seen:
             return Plan.now(False, "duplicate of a reference", None)
-        if program_key == example_program_key():
+        if key[0] == example_program_key():
             # Small models copy the prompt's worked reply; a copy must not earn reward.
             return Plan.now(False, "copy of the prompt's worked example", None)
 
