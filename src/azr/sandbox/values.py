@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from azr.tasks.literals import NotALiteral, literals_equal
+from azr.tasks.literals import NotALiteral, literals_equal, same_literal_text
 from azr.tasks.literals import parse_literal as _parse
 
 
@@ -28,7 +28,4 @@ def strict_equal(a: Any, b: Any) -> bool:
 
 def literals_match(expected: str, actual: str) -> bool:
     """Whether two literal reprs parse to strictly equal values (False if either does not parse)."""
-    try:
-        return strict_equal(parse_literal(expected), parse_literal(actual))
-    except ValueError:
-        return False
+    return same_literal_text(expected, actual)
