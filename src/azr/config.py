@@ -58,6 +58,21 @@ class ModelConfig(_Section):
         description="sample with a copy of the weights in this dtype, refreshed after every "
         "update (LoRA merged); none = sample with the trained model",
     )
+    generator: Literal["auto", "hf", "vllm"] = Field(
+        default="auto",
+        description="what samples: vllm (an inference engine serving the current weights, "
+        "synced after every update), hf (the embedded sampler), or auto (vllm when installed, "
+        "hf for random test models)",
+    )
+    engine_kv_cache_gb: float = Field(
+        default=4.0, gt=0, description="vllm on CPU: RAM for the engine's KV cache (GB)"
+    )
+    engine_gpu_memory: float = Field(
+        default=0.35,
+        gt=0,
+        lt=1,
+        description="vllm on CUDA: the engine's share of GPU memory (the learner uses the rest)",
+    )
     cpu_autocast: bool = Field(
         default=False,
         description="bf16 autocast for the update on CPU (fast on CPUs with native bf16)",

@@ -107,7 +107,19 @@ def eval_main(
     scoring: Annotated[
         str | None, typer.Option("--scoring", help="official (default) or strict (CRUXEval).")
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts per generate call.")] = 8,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", help="Prompts per generate call (default: 64 on vLLM, else 8)."
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="What samples: vllm, hf (the embedded sampler) or auto (vllm when installed).",
+        ),
+    ] = "auto",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     workers: Annotated[
         int | None, typer.Option(help="Sandbox workers (default: the sandbox's).")
@@ -124,7 +136,12 @@ def eval_main(
     if not model or not benchmark:
         raise UserError("azr eval needs --model and --benchmark (or: azr eval score --help)")
     from azr.evaluate.problems import PROMPT_STYLES
+    from azr.policy.engine import ENGINES
 
+    if engine not in ENGINES:
+        raise UserError(f"--engine must be one of: {', '.join(ENGINES)}")
+    if batch_size is not None and batch_size < 1:
+        raise UserError("--batch-size must be >= 1")
     if prompt_style not in PROMPT_STYLES:
         raise UserError(f"--prompt-style must be one of: {', '.join(PROMPT_STYLES)}")
     from azr.deps import quiet_transformers, require_model_backend
@@ -141,7 +158,7 @@ def eval_main(
         max_new_tokens=max_new_tokens,
         style=prompt_style,  # type: ignore[arg-type]
         chat=chat,
-        batch_size=batch_size,
+        batch_size=batch_size or 0,
         seed=seed,
     )
     try:
@@ -156,6 +173,7 @@ def eval_main(
             device=device,
             workers=workers,
             isolation=check_isolation(isolation),
+            engine=engine,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None

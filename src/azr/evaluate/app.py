@@ -112,8 +112,10 @@ def run_eval(
     device: str = "cpu",
     workers: int | None = None,
     isolation: str = "auto",
+    engine: str = "auto",
 ) -> list[BenchmarkResult]:
-    """Sample every model on every benchmark and score; results per (model, benchmark)."""
+    """Sample every model on every benchmark and score; results per (model, benchmark).
+    `engine` picks what samples a model given by name (see `policy.engine.resolve_engine`)."""
     if settings.n < 1:
         raise ValueError("--n must be >= 1")
     ks = parse_ks(k_text, settings.n)
@@ -127,7 +129,7 @@ def run_eval(
     }
     results: list[BenchmarkResult] = []
     for model in models:
-        policy, name, owned = _open_policy(model, device)
+        policy, name, owned = _open_policy(model, device, engine)
         try:
             for b in benches:
                 problems = problem_sets[b.name]
@@ -146,12 +148,14 @@ def run_eval(
     return results
 
 
-def _open_policy(model: str | Policy, device: str) -> tuple[Policy, str, bool]:
+def _open_policy(model: str | Policy, device: str, engine: str) -> tuple[Any, str, bool]:
+    """What samples `model` (a generator; closing it closes the policy under it), its name,
+    and whether it is ours to close."""
     if isinstance(model, Policy):
         return model, getattr(model, "name", "policy"), False
-    from azr.policy.factory import policy_for_model
+    from azr.policy.factory import generator_for_model
 
-    return policy_for_model(model, device=device), model, True
+    return generator_for_model(model, device=device, engine=engine), model, True
 
 
 def run_score(

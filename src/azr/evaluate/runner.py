@@ -16,7 +16,7 @@ from typing import Any
 
 from azr.evaluate.passk import bootstrap_ci, mean_pass_at_k, pass_at_k
 from azr.evaluate.problems import Benchmark, ExecutorLike, Problem, ProgressCallback, PromptStyle
-from azr.policy.base import Policy, SamplingParams
+from azr.policy.base import Generator, SamplingParams
 from azr.tasks.prompts import PromptRenderer
 
 # Yue et al. (2025) sample with these when estimating pass@k at large k.
@@ -34,7 +34,7 @@ class SampleSettings:
     max_new_tokens: int | None = None
     style: PromptStyle = "benchmark"
     chat: bool = False
-    batch_size: int = 8
+    batch_size: int = 8  # prompts per generate call; 0: 64 on an inference engine, else 8
     seed: int = 0
 
     def sampling(self, benchmark: Benchmark) -> SamplingParams:
@@ -76,7 +76,7 @@ class BenchmarkResult:
 
 
 def sample(
-    policy: Policy,
+    policy: Generator,
     benchmark: Benchmark,
     problems: Sequence[Problem],
     settings: SampleSettings,
@@ -91,8 +91,9 @@ def sample(
     render = (
         renderer.render if benchmark.reasoning_prompt(settings.style) else renderer.render_plain
     )
-    for start in range(0, len(problems), max(1, settings.batch_size)):
-        chunk = problems[start : start + max(1, settings.batch_size)]
+    size = settings.batch_size or (64 if getattr(policy, "name", "") == "vllm" else 8)
+    for start in range(0, len(problems), size):
+        chunk = problems[start : start + size]
         prompts = [render(benchmark.prompt(p, settings.style)) for p in chunk]
         # A fresh seed per chunk: reproducible, without repeating one random stream per chunk.
         chunk_sp = replace(sp, seed=None if sp.seed is None else sp.seed + start)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from azr.config import TrainConfig
 
 if TYPE_CHECKING:
-    from azr.policy.base import Policy
+    from azr.policy.base import Generator, Policy
     from azr.policy.hf import HFPolicyConfig
 
 # HFPolicyConfig field -> the TrainConfig key that sets it.
@@ -96,3 +96,74 @@ def build_policy(cfg: TrainConfig, **model_overrides: Any) -> Policy:
 def policy_for_model(name: str, device: str = "cpu") -> Policy:
     """A policy for evaluating model `name` with the default settings."""
     return build_policy(TrainConfig(), name=name, device=device)
+
+
+def build_generator(cfg: TrainConfig, policy: Policy, *, say: Any = None) -> Generator:
+    """What samples for `policy`: a vLLM engine serving its weights (`model.generator` vllm, or
+    auto with vLLM installed), else the policy itself. `say` gets one line about the choice."""
+    from azr.policy.engine import EngineSettings, VLLMGenerator, resolve_engine
+    from azr.policy.hf import HFPolicy
+
+    m = cfg.model
+    engine = resolve_engine(m.generator, m.name)
+    if engine == "hf" or not isinstance(policy, HFPolicy):
+        if say is not None and m.generator == "auto" and engine == "hf":
+            from azr.policy.engine import vllm_installed
+
+            if not vllm_installed():
+                say(
+                    "generation: the embedded sampler (vLLM is not installed; it is several "
+                    "times faster: bash scripts/setup.sh installs it)"
+                )
+        return policy
+    if say is not None:
+        say("generation: starting the vLLM engine (about a minute)")
+    policy.own_logprobs = False
+    policy.drop_generation_copy()
+    settings = EngineSettings(
+        seed=cfg.run.seed,
+        kv_cache_gb=m.engine_kv_cache_gb,
+        gpu_memory_utilization=m.engine_gpu_memory,
+    )
+    return VLLMGenerator(policy, settings)
+
+
+class _Owned:
+    """A generator that owns the policy under it: closing it closes both."""
+
+    def __init__(self, generator: Generator, policy: Policy) -> None:
+        self.generator, self.policy = generator, policy
+        self.name = getattr(generator, "name", "policy")
+        self.generate = generator.generate
+        self.format_prompt = generator.format_prompt
+        self.sync_from = generator.sync_from
+
+    def close(self) -> None:
+        close = getattr(self.generator, "close", None)
+        if close is not None and self.generator is not self.policy:
+            close()
+        self.policy.close()
+
+
+def generator_for_model(name: str, device: str = "cpu", engine: str = "auto") -> Any:
+    """What samples model `name` for evaluation: the default settings, `engine` picking the
+    sampler (`model.generator`); `close()` releases the engine and the policy."""
+    import sys
+
+    cfg = TrainConfig()
+    cfg = cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(
+                update={"name": name, "device": device, "generator": engine}
+            )
+        }
+    )
+    policy = build_policy(cfg)
+    try:
+        generator = build_generator(
+            cfg, policy, say=lambda line: print(f"azr: {line}", file=sys.stderr)
+        )
+    except BaseException:
+        policy.close()
+        raise
+    return _Owned(generator, policy)

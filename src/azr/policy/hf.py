@@ -107,6 +107,13 @@ class HFPolicy(Policy):
         self.model_name = model_name
         self.device = next(model.parameters()).device
         self.steps = 0
+        # Bumped whenever the weights change (an optimiser step, a load): a separate generator
+        # compares it with the version it serves (`engine.VLLMGenerator.sync_from`).
+        self.weights_version = 0
+        # True when the completions' recorded log-probs are this model's own arithmetic (the
+        # embedded sampler on the trained model); otherwise they come from another copy or
+        # engine, and the update takes its ratio against its own log-probs (see `update`).
+        self.own_logprobs = True
         cfg = self.config
         self._gen_model: Any = None
         self._gen_stale = True
@@ -162,17 +169,43 @@ class HFPolicy(Policy):
     @torch.no_grad()
     def _refresh_generation_model(self) -> None:
         """Copy the current weights (LoRA deltas merged in) into the generation copy."""
-        trained = self.model.get_base_model() if self.is_lora else self.model
-        modules = dict(trained.named_modules())
+        merged = dict(self.merged_weights())
         for name, param in self._gen_model.named_parameters():
-            owner, _, leaf = name.rpartition(".")
-            module = modules[owner]
-            if hasattr(module, "base_layer") and hasattr(module, "get_delta_weight"):
-                base = getattr(module.base_layer, leaf)
-                value = base + module.get_delta_weight("default") if leaf == "weight" else base
-            else:
-                value = getattr(module, leaf)
-            param.copy_(value)
+            param.copy_(merged[name])
+
+    def drop_generation_copy(self) -> None:
+        """Free the low-precision sampling copy (a separate generator samples instead)."""
+        self._gen_model = None
+
+    def base_model(self) -> Any:
+        """The underlying transformers model (inside the LoRA wrapper when there is one)."""
+        return self.model.get_base_model() if self.is_lora else self.model
+
+    @torch.no_grad()
+    def merged_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """(name, tensor) for every parameter of the plain model, in its checkpoint names, with
+        LoRA deltas merged into the adapted weights; a tied tensor is given once."""
+        trained = self.base_model()
+        wrapped = {
+            name
+            for name, module in trained.named_modules()
+            if hasattr(module, "base_layer") and hasattr(module, "get_delta_weight")
+        }
+        seen: set[int] = set()
+        for name, module in trained.named_modules():
+            prefix = f"{name}." if name else ""
+            if name in wrapped:
+                base = module.base_layer
+                yield f"{prefix}weight", base.weight + module.get_delta_weight("default")
+                if getattr(base, "bias", None) is not None:
+                    yield f"{prefix}bias", base.bias
+                continue
+            if any(name.startswith(f"{w}.") for w in wrapped):
+                continue
+            for leaf, param in module.named_parameters(recurse=False):
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield f"{prefix}{leaf}", param
 
     @property
     def params_dtype(self) -> torch.dtype:
@@ -396,24 +429,32 @@ class HFPolicy(Policy):
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         sums = dict.fromkeys(("loss", "pg_loss", "entropy", "kl", "clip_frac", "approx_kl"), 0.0)
+        # |ratio - 1| per token between the update's log-probs and the sampler's recorded ones,
+        # when the sampler is another copy or engine (reported, not used by the loss).
+        devs: list[torch.Tensor] = []
         split = not cfg.prompt_grad and all(len(s.completion.prompt_token_ids) > 1 for s in samples)
         # With a separate generation copy the recorded log-probs come from other arithmetic:
         # the ratio is taken against the update's own log-probs (1 at this on-policy step).
-        recorded = self._gen_model is None
+        recorded = self._gen_model is None and self.own_logprobs
         for mb in self._micro_batches(samples):
             t = self._split_tensors(mb) if split else self._tensors(mb)
             if not recorded:
-                t["old"] = torch.full_like(t["old"], float("nan"))
-            self._accumulate(t, total, sums)
+                t["sampler"], t["old"] = t["old"], torch.full_like(t["old"], float("nan"))
+            self._accumulate(t, total, sums, devs)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         finite = bool(torch.isfinite(grad_norm))
         if finite:  # a non-finite gradient would wreck the weights: skip the step instead
             self.optimizer.step()
             self._gen_stale = True
+            self.weights_version += 1
         self.optimizer.zero_grad(set_to_none=True)
         self.model.eval()
         self.steps += 1
         metrics = {k: v / total for k, v in sums.items()}
+        dev = torch.cat(devs) if devs else torch.empty(0)
+        if dev.numel():
+            metrics["sampler_ratio_dev_mean"] = float(dev.mean())
+            metrics["sampler_ratio_dev_max"] = float(dev.max())
         if cfg.kl_coef <= 0:
             metrics.pop("kl")
         metrics.update(
@@ -437,9 +478,16 @@ class HFPolicy(Policy):
             total = max(total, int(batch.norm_tokens))
         return samples, total
 
-    def _accumulate(self, t: dict[str, torch.Tensor], total: int, sums: dict[str, float]) -> None:
+    def _accumulate(
+        self,
+        t: dict[str, torch.Tensor],
+        total: int,
+        sums: dict[str, float],
+        devs: list[torch.Tensor],
+    ) -> None:
         """Forward and backward one micro-batch (loss already divided by `total`); add its
-        statistics to `sums`."""
+        statistics to `sums`, and to `devs` the sampler's |ratio - 1| per token when `t` has
+        the sampler's log-probs ("sampler")."""
         cfg = self.config
         mask = t["mask"]
         logits = self._logits(self.model, t)
@@ -470,6 +518,9 @@ class HFPolicy(Policy):
             sums["entropy"] += float((ent.detach() * mask).sum())
             sums["clip_frac"] += float((clipped.float() * mask).sum())
             sums["approx_kl"] += float((((d.exp() - 1) - d) * mask).sum())
+            if "sampler" in t:
+                have = (mask > 0) & ~torch.isnan(t["sampler"])
+                devs.append((logp.detach() - t["sampler"])[have].exp().sub(1).abs())
 
     @torch.no_grad()
     def token_logprobs(self, completion: Completion) -> list[float]:
@@ -506,6 +557,7 @@ class HFPolicy(Policy):
         meta = checkpoint.load_state(self.train_state(), Path(directory))
         self.steps = int(meta.get("steps", 0))
         self._gen_stale = True
+        self.weights_version += 1
 
     def close(self) -> None:
         """Drop the models so their memory can be freed."""

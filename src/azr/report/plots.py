@@ -19,8 +19,8 @@ from azr.tasks.types import names
 # Task-type colours in registry order (deduction, abduction, induction, then any others).
 _TYPE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 _STYLES = {"proposer": "-", "solver": "--"}
-_PHASES = ("generation", "execution", "update", "other")
-_PHASE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#8c8c8c")
+_PHASES = ("generation", "execution", "update", "sync", "other")
+_PHASE_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8c8c8c")
 
 
 @dataclass

@@ -106,7 +106,8 @@ class SelfPlay:
         self.reward_proposals(proposals, attempts)
         trained = self.trained(proposals, solves, attempts)
         update_metrics = self.update(trained, step)
-        self.generator.sync_from(self.policy)
+        with self.timer.phase("sync"):
+            self.generator.sync_from(self.policy)
         return StepResult(
             new_tasks=[NewTask(p.task_type, p.task, p.key) for p in proposals if p.task],
             rollouts=proposals + answers,

@@ -20,7 +20,8 @@ def group_order() -> list[tuple[str, str]]:
 
 
 class PhaseTimer:
-    """Accumulates wall time per phase (generation, execution, update, checkpoint, other)."""
+    """Accumulates wall time per phase (generation, execution, update, sync (weights to a separate
+    generator), checkpoint, other)."""
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
@@ -87,7 +88,8 @@ class Progress:
             f"step {step}/{total}  {metrics['time/step']:.1f}s: "
             f"generation {metrics.get('time/generation', 0):.1f}s, "
             f"execution {metrics.get('time/execution', 0):.1f}s, "
-            f"update {metrics.get('time/update', 0):.1f}s",
+            f"update {metrics.get('time/update', 0):.1f}s"
+            + (f", weight sync {metrics['time/sync']:.1f}s" if metrics.get("time/sync") else ""),
             soft_wrap=True,
         )
         table = Table(box=None, pad_edge=False)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from azr.config import TrainConfig
-from azr.policy.base import Learner, Policy
+from azr.policy.base import Generator, Learner, Policy
 from azr.rundir import METRICS, SAMPLES, RunDir, write_atomic
 from azr.selfplay.loop import SelfPlay
 from azr.selfplay.progress import Progress
@@ -64,6 +64,23 @@ def default_policy(cfg: TrainConfig) -> Policy:
     from azr.policy.factory import build_policy
 
     return build_policy(cfg)
+
+
+def default_generator(cfg: TrainConfig, policy: Policy, progress: Progress) -> Generator:
+    """What samples for `policy` (`azr.policy.factory.build_generator`): a vLLM engine serving
+    its weights, or the policy itself."""
+    from azr.policy.factory import build_generator
+
+    return build_generator(cfg, policy, say=progress.info)
+
+
+def _close(generator: Generator, policy: Policy) -> None:
+    """Stop a separate generator (its engine process), then release the policy."""
+    if generator is not policy:
+        close = getattr(generator, "close", None)
+        if close is not None:
+            close()
+    policy.close()
 
 
 @contextlib.contextmanager
@@ -140,6 +157,8 @@ def train(
         try:
             policy = (policy_factory or default_policy)(cfg)
             executor = stack.enter_context((executor_factory or default_executor)(cfg))
+            generator = default_generator(cfg, policy, progress)
+            stack.callback(_close, generator, policy)
         except BaseException:
             if resume:
                 run.close()
@@ -148,9 +167,10 @@ def train(
             run = RunDir.create(run_dir, cfg)
         try:
             start = restore(run, cfg, policy, progress, resume)
-            loop = SelfPlay(cfg, policy, executor, run.store, start.rng, progress)
+            loop = SelfPlay(
+                cfg, policy, executor, run.store, start.rng, progress, generator=generator
+            )
             first = run_steps(loop, run, start.durable, cfg, progress)
-            policy.close()
             return RunSummary(run.path, first, cfg.run.steps, time.perf_counter() - t_start)
         finally:
             run.close()

