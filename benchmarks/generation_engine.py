@@ -2,14 +2,14 @@
 and a check that the engine serves the learner's weights after an update.
 
     python3 benchmarks/generation_engine.py [--preset cpu-qwen] [--batches 8,32,64]
-        [--hf-batches 8,32] [--max-new-tokens 256] [--data PATH] [--out FILE.json]
+        [--hf-batches 8,32,64] [--max-new-tokens 256] [--data PATH] [--out FILE.json]
 
 Workload: CRUXEval-O problems rendered exactly as training renders a deduction solver prompt
 (`--prompt-style ours --chat`), temperature 1.0, up to `--max-new-tokens` new tokens, one
 generate call per batch size (batch = that many prompts). `hf` is `HFPolicy.generate` as the
 preset configures it (on CPU presets: the bf16 generation copy); `vllm` is `VLLMGenerator` on
-the same policy. Both run in this one process, one after the other (the engine is started after
-the embedded sampler's runs, so it never shares the cores with them).
+the same policy. Both run in this one process; for each batch size the two run back to back
+(the engine idles meanwhile), so on a shared machine both sides of a ratio see the same load.
 
 Then the weight-sync check: one real LoRA update (random advantages on the engine's samples),
 a sync, and greedy decoding of 8 prompts by the engine and by the torch model (the learner's
@@ -126,7 +126,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--preset", default="cpu-qwen")
     ap.add_argument("--batches", default="8,32,64", help="batch sizes for the engine")
-    ap.add_argument("--hf-batches", default="8,32", help="batch sizes for the embedded sampler")
+    ap.add_argument("--hf-batches", default="8,32,64", help="batch sizes for the embedded sampler")
     ap.add_argument("--max-new-tokens", type=int, default=256)
     ap.add_argument("--data", type=Path, default=None, help="CRUXEval JSONL (or $AZR_CRUXEVAL)")
     ap.add_argument("--out", type=Path, default=None)
@@ -146,10 +146,6 @@ def main() -> None:
         "max_new_tokens": args.max_new_tokens,
         "cpus": os.cpu_count(),
     }
-    result["hf"] = {}
-    for b in hf_batches:
-        result["hf"][b] = _timed(policy, prompts[:b], sp)
-        print(f"hf batch {b}: {result['hf'][b]}", file=sys.stderr)
     t0 = time.perf_counter()
     settings = EngineSettings(seed=cfg.run.seed, kv_cache_gb=cfg.model.engine_kv_cache_gb)
     engine = VLLMGenerator(policy, settings)
@@ -157,10 +153,14 @@ def main() -> None:
     policy.own_logprobs = False
     try:
         _timed(engine, prompts[:4], SamplingParams(temperature=1.0, max_new_tokens=16))  # warm
-        result["vllm"] = {}
-        for b in batches:
-            result["vllm"][b] = _timed(engine, prompts[:b], sp)
-            print(f"vllm batch {b}: {result['vllm'][b]}", file=sys.stderr)
+        result["hf"], result["vllm"] = {}, {}
+        # Pairs run back to back (the engine idles while the embedded sampler runs), so both
+        # sides of a ratio see the same load on a shared machine.
+        for b in sorted(set(batches) | set(hf_batches)):
+            for name, gen, wanted in (("hf", policy, hf_batches), ("vllm", engine, batches)):
+                if b in wanted:
+                    result[name][b] = _timed(gen, prompts[:b], sp)
+                    print(f"{name} batch {b}: {result[name][b]}", file=sys.stderr)
         result["speedup"] = {
             b: round(result["vllm"][b]["tokens_per_s"] / result["hf"][b]["tokens_per_s"], 1)
             for b in batches

@@ -86,6 +86,44 @@ class EngineSettings:
     enforce_eager: bool = False  # True skips torch.compile (faster start, slower decoding)
 
 
+# Runs beside the engine: when the process that started it is gone (even by kill -9, which runs
+# no cleanup), it kills the engine's processes, which would otherwise live on holding GBs.
+_WATCHDOG = """
+import os, signal, sys, time
+parent, pids = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+while os.getppid() == parent and any(alive(p) for p in pids):
+    time.sleep(1)
+for pid in pids:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+def _children() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def _watch(pids: set[int]) -> Any:
+    """Start the watchdog over `pids` (the engine's processes); None when there are none."""
+    import subprocess
+    import sys
+
+    if not pids:
+        return None
+    args = [sys.executable, "-c", _WATCHDOG, str(os.getpid()), *map(str, sorted(pids))]
+    return subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
 def _sync_root(nbytes: int) -> Path:
     """A directory for the weight files: /dev/shm when it has room for two copies, else tmp."""
     shm = Path("/dev/shm")
@@ -154,7 +192,10 @@ class VLLMGenerator:
         )
         if self.device.type == "cuda":
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
-        return LLM(**kwargs)
+        before = _children()
+        llm = LLM(**kwargs)
+        self._watchdog = _watch(_children() - before)
+        return llm
 
     # ----- weights -----
     def _write_weights(self) -> int:
@@ -246,6 +287,10 @@ class VLLMGenerator:
             with contextlib.suppress(Exception):
                 llm.llm_engine.engine_core.shutdown()
             self.llm = None
+        dog = getattr(self, "_watchdog", None)
+        if dog is not None:  # the engine is down: the watchdog ends by itself within a second
+            with contextlib.suppress(Exception):
+                dog.wait(timeout=5)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __del__(self) -> None:
