@@ -63,18 +63,20 @@ class Oracle:
                 message = "Scales the number and shifts it."
             return _answer("inputs", [("input", i) for i in inputs] + [("message", message)])
         right = self._coin(prompt)
-        if "Work out what this Python program returns" in prompt:
-            program, inp = _fences(prompt, "python")[0], _fences(prompt, "input")[0]
+        # Solver prompts show a worked example task first; the real task follows "Your task:".
+        task = prompt.rsplit("Your task:", 1)[-1]
+        if "Work out what" in prompt:
+            program, inp = _fences(task, "python")[0], _fences(task, "input")[0]
             ab = _linear(program)
             out = inp if ab is None else str(int(inp) * ab[0] + ab[1])
             return _answer("compute", [("output", out if right else "'wrong'")])
         if "Find an input for which" in prompt:
-            program, out = _fences(prompt, "python")[0], _fences(prompt, "output")[0]
+            program, out = _fences(task, "python")[0], _fences(task, "output")[0]
             ab = _linear(program)
             inp = out if ab is None else str((int(out) - ab[1]) // ab[0])
             return _answer("invert", [("input", inp if right else "-999")])
         if "Write the Python function `f`" in prompt:
-            ins, outs = _fences(prompt, "input"), _fences(prompt, "output")
+            ins, outs = _fences(task, "input"), _fences(task, "output")
             try:
                 x0, y0, x1, y1 = (int(ins[0]), int(outs[0]), int(ins[1]), int(outs[1]))
                 a = (y1 - y0) // (x1 - x0)

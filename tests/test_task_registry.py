@@ -23,7 +23,7 @@ from azr.selfplay.progress import Progress
 from azr.tasks import TaskType, Triplet, engine, types
 from azr.tasks.literals import NotALiteral, parse_literal
 from azr.tasks.model import Task
-from azr.tasks.prompts import fence, reply_with_example
+from azr.tasks.prompts import fence, same_form, worked_example
 from azr.tasks.types.base import Plan
 from azr.tasks.types.triplet import TripletSpec
 from test_selfplay_helpers import Oracle, _answer, _fences
@@ -44,7 +44,12 @@ class OutputType(TripletSpec):
 
     def solver_prompt(self, task: Task) -> str:
         assert isinstance(task, Triplet)
-        reply = reply_with_example("one ```type block", "A sum of ints.", "```type\nint\n```")
+        example = worked_example(
+            [("python", "def f(a, b):\n    return a + b"), ("input", "1, 2")],
+            "A sum of ints.",
+            fence("type", "int"),
+        )
+        reply = example + "\n\n" + same_form("one ```type block")
         return SOLVE.format(
             program=fence("python", task.program), input=fence("input", task.input), reply=reply
         )

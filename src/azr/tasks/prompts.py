@@ -1,7 +1,7 @@
 """The prompt renderer and the pieces every task type's prompts share.
 
 The six (task type x role) templates live with their task types (`azr.tasks.types`); this
-module holds what they share (the reply format with a worked reply, the code rules, fenced
+module holds what they share (the reply format with placeholders, the code rules, fenced
 blocks), the two public entry points `proposer_prompt` / `solver_prompt`, and
 `PromptRenderer`, the one way a user message becomes model input: training, evaluation and
 the learning benchmark all render through it. The model reasons inside <think>...</think> and
@@ -97,27 +97,52 @@ def allowed_modules() -> list[str]:
     return sorted(m for m in ALLOWED_MODULES if not m.startswith("_"))
 
 
-# Every prompt ends with the reply format and one complete worked reply (for a different task),
-# placed last so it is closest to the generation: measured with benchmarks/probe_format.py, small
-# models (SmolLM2-135M) copy a full example reply far more reliably than a described format.
-REPLY_RULES = (
-    "Reply in this order: your short reasoning, then </think>, then <answer>, then {blocks}, "
-    "then </answer>. Nothing comes after </answer>."
+# Every prompt ends with the reply's shape, placed last so it is closest to the generation, with a
+# placeholder in square brackets wherever the model writes its own text. No complete reply is shown:
+# measured with benchmarks/prompt_variants.py (docs/results.md, "Prompts at step 0"),
+# Qwen2.5-Coder-0.5B copied a complete worked reply in every greedy answer (0/100 CRUXEval-O),
+# while with placeholders it writes its own answer. A placeholder is never a valid answer (not a
+# Python literal, not a call's arguments, not a program), and `shows_placeholder` lets the specs
+# refuse a reply that copies one anyway.
+REPLY_INTRO = (
+    "Write your reply in this form, replacing each part in square brackets with your own text:"
 )
-
-# A last line after the example: measured to help a little (3/12 well-formed proposals instead of
-# 2/12 over two seeds, one of them not a verbatim copy of the example).
-REPLY_NOW = "Now write your own reply for the task above, in the same shape."
+THINK_PLACEHOLDER = "[your reasoning]"
 
 
-def reply_with_example(blocks: str, example_think: str, example_answer: str) -> str:
-    """The closing format instruction plus one complete example reply."""
+def placeholder(text: str) -> str:
+    """`text` as a placeholder: in square brackets."""
+    return f"[{text}]"
+
+
+def reply_format(slots: Sequence[tuple[str, str]], think: str = THINK_PLACEHOLDER) -> str:
+    """The closing format instruction: the reply's shape, one fenced block per (name, placeholder)
+    in `slots`, with the reasoning first."""
+    blocks = "\n".join(fence(name, text) for name, text in slots)
+    return f"{REPLY_INTRO}\n<think>\n{think}\n</think>\n<answer>\n{blocks}\n</answer>"
+
+
+def shows_placeholder(text: str, placeholders: Sequence[str]) -> bool:
+    """Whether `text` is, or contains, one of the format's placeholders (a copied format)."""
+    squashed = "".join(text.split())
+    return any("".join(p.split()) in squashed for p in placeholders if p.strip())
+
+
+def worked_example(task_blocks: Sequence[tuple[str, str]], think: str, answer: str) -> str:
+    """One solved example task, shown before the real one: the example's own blocks (so the
+    model sees that its reply belongs to another program), then its complete reply."""
+    shown = "\n".join(fence(name, body) for name, body in task_blocks)
     return (
-        REPLY_RULES.format(blocks=blocks)
-        + " Example of a complete reply (for a different task):\n"
-        + f"<think>\n{example_think}\n</think>\n<answer>\n{example_answer}\n</answer>"
-        + "\n\n"
-        + REPLY_NOW
+        f"Example (a different task):\n{shown}\nReply:\n"
+        f"<think>\n{think}\n</think>\n<answer>\n{answer}\n</answer>"
+    )
+
+
+def same_form(blocks: str) -> str:
+    """The closing instruction after the real task, for solvers shown a worked example."""
+    return (
+        f"Reply in the same form: your reasoning, then </think>, then <answer> with {blocks}, "
+        "then </answer>."
     )
 
 

@@ -8,13 +8,39 @@ from typing import ClassVar
 
 from azr.tasks.literals import same_literal_text
 from azr.tasks.model import Task, Triplet
-from azr.tasks.prompts import reply_with_example
+from azr.tasks.normalize import normalize_input
+from azr.tasks.prompts import same_form
 from azr.tasks.types.base import Check, Plan, short_text
-from azr.tasks.types.triplet import TripletSpec
+from azr.tasks.types.triplet import ExampleTask, TripletSpec
+
+# One solved example with its own program, then the real task (see deduction.py for why).
+# (program, output, reasoning, answer); the first is shown unless it could fit the task.
+EXAMPLES = (
+    ExampleTask(
+        "def f(n):\n    total = 0\n    for i in range(1, n + 1):\n        if i % 3 == 0:\n"
+        "            total += i\n    return total",
+        "18",
+        "f adds up the multiples of 3 from 1 to n. 3 + 6 + 9 = 18, so n = 9 gives 18.",
+        "9",
+    ),
+    ExampleTask(
+        "def f(s, c):\n    d = {}\n    for ch in s:\n        if ch != c:\n"
+        "            d[ch] = d.get(ch, 0) + 1\n    return d",
+        "{'a': 2, 'b': 2}",
+        "f counts the letters of s except c. s = 'abab' has 'a' twice and 'b' twice; c can be "
+        "any other letter, say 'z'.",
+        "'abab', 'z'",
+    ),
+)
+EXAMPLE_ANSWER = EXAMPLES[0].answer
 
 SOLVE_ABDUCTION = """\
-Find an input for which this Python program returns the given output.
+Find an input for which a Python program returns a given output. Write the input as the \
+arguments of one call to `f`, as Python literals. Any input that produces the output is accepted.
 
+{example}
+
+Your task:
 ```python
 {program}
 ```
@@ -22,15 +48,8 @@ Find an input for which this Python program returns the given output.
 {output}
 ```
 
-Write the input as the arguments of one call to `f`, e.g. `'John', {{'age': 20}}` for \
-`f('John', {{'age': 20}})`. Any input that produces the output is accepted. {reply}"""
-
-EXAMPLE_ANSWER = "7"
-SOLVE_ABDUCTION_REPLY = reply_with_example(
-    "one ```input block",
-    "f adds 3 to x; to get 10, x must be 7.",
-    f"```input\n{EXAMPLE_ANSWER}\n```",
-)
+{reply}"""
+SOLVE_ABDUCTION_REPLY = same_form("one ```input block")
 
 
 class Abduction(TripletSpec):
@@ -41,12 +60,21 @@ class Abduction(TripletSpec):
     solver_blocks: ClassVar[dict[str, int]] = {"input": 1}
     answer_block = "input"
     example_answer = EXAMPLE_ANSWER
+    examples = EXAMPLES
+    shown_block = "output"
     solve_template = SOLVE_ABDUCTION
     solve_reply = SOLVE_ABDUCTION_REPLY
     goal = (
         "Write a program and one input for it. Someone will be shown the program and its "
         "output and will have to find an input that produces that output."
     )
+
+    def example_fits(self, example: ExampleTask, task: Triplet) -> bool:
+        """Whether the example could answer this task: same output or same input. (Whether its
+        input gives the task's output needs the sandbox; the copy rate is measured instead.)"""
+        return same_literal_text(example.shown, task.output) or normalize_input(
+            example.answer
+        ) == normalize_input(task.input)
 
     def plan_grade(self, task: Task, answer: str) -> Plan:
         """Run the program on the answer; correct when it returns the gold output."""

@@ -82,13 +82,19 @@ class TaskSpec(ABC):
     answer_block: ClassVar[str]  # the block that holds a solver's answer (the last one counts)
     task_class: ClassVar[type]  # Triplet, InductionTask or a new task class
     grading_runs_code: ClassVar[bool] = True  # False: answers are judged in this process
-    # The answer of the solver prompt's worked reply: an answer equal to it copied the example.
+    # The answer of the solver prompt's (first) worked example: an answer equal to it copied it.
     example_answer: ClassVar[str]
 
     @property
     def task_type(self) -> TaskType:
         """This spec's `TaskType`."""
         return TaskType(self.name)
+
+    @property
+    def example_answers(self) -> tuple[str, ...]:
+        """Every answer a solver prompt of this type may show (an answer equal to one, to a task
+        it does not solve, is a copy)."""
+        return (self.example_answer,)
 
     def required_blocks(self, role: Role | str) -> dict[str, int]:
         """The blocks an answer of `role` must contain."""

@@ -6,13 +6,41 @@ from typing import ClassVar
 
 from azr.tasks.literals import NotALiteral, literals_equal, parse_literal
 from azr.tasks.model import Task, Triplet
-from azr.tasks.prompts import reply_with_example
+from azr.tasks.prompts import same_form
 from azr.tasks.types.base import Plan, short_text
-from azr.tasks.types.triplet import TripletSpec
+from azr.tasks.types.triplet import ExampleTask, TripletSpec
+
+# One solved example with its own program, then the real task. Measured with
+# benchmarks/prompt_variants.py (docs/results.md, "Prompts at step 0"): a worked reply shown
+# without its program was copied by every greedy answer of Qwen2.5-Coder-0.5B; a format skeleton
+# with placeholders was filled with the placeholder's words; one example task with its program
+# keeps the model on the real task.
+# (program, input, reasoning, answer); the first is shown unless its answer is the task's.
+EXAMPLES = (
+    ExampleTask(
+        "def f(words):\n    return [w.upper() for w in words if len(w) > 2]",
+        "['ab', 'cat', 'dog', 'x']",
+        "The words longer than 2 letters are 'cat' and 'dog'; upper-cased they are 'CAT' and "
+        "'DOG'.",
+        "['CAT', 'DOG']",
+    ),
+    ExampleTask(
+        "def f(s, c):\n    d = {}\n    for ch in s:\n        if ch != c:\n"
+        "            d[ch] = d.get(ch, 0) + 1\n    return d",
+        "'abcab', 'c'",
+        "Skipping 'c', the letters are a, b, a, b: 'a' twice and 'b' twice, in that order.",
+        "{'a': 2, 'b': 2}",
+    ),
+)
+EXAMPLE_ANSWER = EXAMPLES[0].answer
 
 SOLVE_DEDUCTION = """\
-Work out what this Python program returns for the given input.
+Work out what a Python program returns for a given input. Give the exact return value as a \
+Python literal (a number, a string in quotes, a list, a dict), not an expression.
 
+{example}
+
+Your task:
 ```python
 {program}
 ```
@@ -20,15 +48,8 @@ Work out what this Python program returns for the given input.
 {input}
 ```
 
-Give the exact return value as a Python literal (a number, a string in quotes, a list, a dict), \
-not an expression. {reply}"""
-
-EXAMPLE_ANSWER = "[2, 10]"
-SOLVE_DEDUCTION_REPLY = reply_with_example(
-    "one ```output block",
-    "f doubles every number, so [1, 5] becomes [2, 10].",
-    f"```output\n{EXAMPLE_ANSWER}\n```",
-)
+{reply}"""
+SOLVE_DEDUCTION_REPLY = same_form("one ```output block")
 
 
 class Deduction(TripletSpec):
@@ -39,6 +60,8 @@ class Deduction(TripletSpec):
     solver_blocks: ClassVar[dict[str, int]] = {"output": 1}
     answer_block = "output"
     example_answer = EXAMPLE_ANSWER
+    examples = EXAMPLES
+    shown_block = "input"
     grading_runs_code = False
     solve_template = SOLVE_DEDUCTION
     solve_reply = SOLVE_DEDUCTION_REPLY
@@ -46,6 +69,13 @@ class Deduction(TripletSpec):
         "Write a program and one input for it. Someone will be shown the program and the "
         "input and will have to work out the output without running the code."
     )
+
+    def example_fits(self, example: ExampleTask, task: Triplet) -> bool:
+        """Whether the example's answer would be this task's output."""
+        try:
+            return literals_equal(parse_literal(example.answer), parse_literal(task.output))
+        except NotALiteral:
+            return False
 
     def plan_grade(self, task: Task, answer: str) -> Plan:
         """Compared with the gold output as strict literals, in this process (never run)."""

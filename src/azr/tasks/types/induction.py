@@ -16,7 +16,7 @@ from azr.tasks.literals import same_literal_text
 from azr.tasks.model import InductionTask, Task, Triplet
 from azr.tasks.normalize import normalize_input, normalize_program
 from azr.tasks.parsing import ParsedCompletion
-from azr.tasks.prompts import fence, reply_with_example
+from azr.tasks.prompts import fence, placeholder, reply_format, same_form, shows_placeholder
 from azr.tasks.types.base import Check, Plan, ProposalSettings, TaskSpec, short_text
 
 PROPOSE_INDUCTION = """\
@@ -30,49 +30,50 @@ contain the code.
 {program}
 ```
 
-Each input is written as the arguments of one call to `f`, e.g. `'John', {{'age': 20}}`. \
+Each input is written as the arguments of one call to `f`, e.g. `'John', {{'age': 20}}`.
+
 {reply}"""
 
-# Example inputs for the worked reply: as many blocks as the prompt asks for.
-_VOWEL_WORDS = [
-    "'apple'",
-    "'sky'",
-    "'banana'",
-    "''",
-    "'queue'",
-    "'rhythm'",
-    "'aeiou'",
-    "'tree'",
-    "'io'",
-    "'x'",
-]
+# One solved example (its own hint and pairs, then its reply), then the real task: see
+# deduction.py for why the solver prompts show a whole example task rather than a bare reply.
+EXAMPLE_MESSAGE = "Counts the vowels in a word."
+EXAMPLE_PAIRS = (("'apple'", "2"), ("'sky'", "0"), ("'queue'", "4"))
+EXAMPLE_ANSWER = "def f(word):\n    return sum(1 for c in word if c in 'aeiou')"
 
-SOLVE_INDUCTION = """\
-Write the Python function `f` that produces these outputs from these inputs.
 
-Hint: {message}
+def _example_task() -> str:
+    shown = "\n".join(f"{fence('input', i)}\n{fence('output', o)}" for i, o in EXAMPLE_PAIRS)
+    return (
+        f"Example (a different task):\nHint: {EXAMPLE_MESSAGE}\n{shown}\nReply:\n<think>\n"
+        "Each output is the number of vowels in the word: 'apple' has a and e, 'sky' has none."
+        f"\n</think>\n<answer>\n{fence('python', EXAMPLE_ANSWER)}\n</answer>"
+    )
 
-{examples}
 
-Your program must define `f`; helper functions, classes and imports at the top are allowed. It \
-will be tested on further inputs that you do not see. {reply}"""
-
-EXAMPLE_ANSWER = "def f(x):\n    return x * 3"
-SOLVE_INDUCTION_REPLY = reply_with_example(
-    "one ```python block",
-    "Every output is the input times 3.",
-    f"```python\n{EXAMPLE_ANSWER}\n```",
+SOLVE_INDUCTION = (
+    "Write the Python function `f` that produces the given outputs from the given inputs. It "
+    "must define `f`; helper functions, classes and imports at the top are allowed. It will be "
+    "tested on further inputs that you do not see.\n\n"
+    + _example_task().replace("{", "{{").replace("}", "}}")
+    + "\n\nYour task:\nHint: {message}\n{examples}\n\n{reply}"
 )
+SOLVE_INDUCTION_REPLY = same_form("one ```python block")
+
+
+MESSAGE_PLACEHOLDER = placeholder("your hint: what f computes, in plain words")
+
+
+def input_placeholder(k: int) -> str:
+    """The placeholder of the k-th (1-based) input block of the induction proposer's reply."""
+    return placeholder(f"input {k}: the arguments of one call to f" if k == 1 else f"input {k}")
 
 
 def induction_reply(n_inputs: int) -> str:
-    """The closing instruction and worked reply with `n_inputs` input blocks."""
-    shown = [_VOWEL_WORDS[k % len(_VOWEL_WORDS)] for k in range(max(1, n_inputs))]
-    return reply_with_example(
-        f"{n_inputs} ```input blocks (one call each) followed by one ```message block",
-        "f counts the vowels of a word, so I use words with different numbers of vowels.",
-        "\n".join(f"```input\n{x}\n```" for x in shown)
-        + "\n```message\nCounts the vowels in the word.\n```",
+    """The closing format instruction with `n_inputs` input placeholders and the message's."""
+    slots = [("input", input_placeholder(k)) for k in range(1, max(1, n_inputs) + 1)]
+    return reply_format(
+        [*slots, ("message", MESSAGE_PLACEHOLDER)],
+        think=placeholder("your reasoning: which inputs show what f does"),
     )
 
 
@@ -92,6 +93,14 @@ def extract_induction_proposal(parsed: ParsedCompletion) -> InductionProposal | 
     return InductionProposal(
         inputs=[i.strip() for i in parsed.all("input")], message=message.strip()
     )
+
+
+def copies_format(prop: InductionProposal) -> bool:
+    """Whether a proposal copies a placeholder of the reply format (an input or the hint)."""
+    if shows_placeholder(prop.message, [MESSAGE_PLACEHOLDER]):
+        return True
+    marks = [input_placeholder(1), "[input "]
+    return any(shows_placeholder(x, marks) for x in prop.inputs)
 
 
 def _squash(text: str) -> str:
@@ -147,6 +156,7 @@ class Induction(TaskSpec):
     solver_blocks: ClassVar[dict[str, int]] = {"python": 1}
     answer_block = "python"
     example_answer = EXAMPLE_ANSWER
+    example_program = EXAMPLE_ANSWER
     task_class: ClassVar[type] = InductionTask
 
     def from_dict(self, payload: dict[str, Any]) -> Task:
@@ -195,6 +205,8 @@ class Induction(TaskSpec):
         prop = extract_induction_proposal(parsed)
         if prop is None:
             return Plan.now(False, "format: missing ```message block", None)
+        if copies_format(prop):
+            return Plan.now(False, "copy of the prompt's reply format", None)
         n, visible = settings.induction_inputs, settings.induction_visible
         inputs = distinct_inputs(prop.inputs)
         if len(inputs) < n:

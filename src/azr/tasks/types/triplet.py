@@ -3,7 +3,6 @@ program and one input, validated by running it, deduplicated by program and inpu
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -11,7 +10,14 @@ from typing import Any, ClassVar
 from azr.tasks.model import Task, Triplet
 from azr.tasks.normalize import normalize_input, normalize_program
 from azr.tasks.parsing import ParsedCompletion
-from azr.tasks.prompts import code_requirements, fence, reply_with_example
+from azr.tasks.prompts import (
+    code_requirements,
+    fence,
+    placeholder,
+    reply_format,
+    shows_placeholder,
+    worked_example,
+)
 from azr.tasks.types.base import Check, Plan, ProposalSettings, TaskSpec
 
 PROPOSE_TRIPLET = """\
@@ -25,20 +31,31 @@ edited copy):
 {references}
 
 Make the task hard enough to need careful step-by-step reasoning, but solvable by a careful \
-reader. {reply}"""
+reader.
 
-# The worked proposal. Small models sometimes copy it verbatim; such copies are rejected like
-# duplicates of a reference.
-EXAMPLE_PROPOSAL = (
-    "def f(nums):\n    return sum(n * n for n in nums if n % 2 == 0)",
-    "[3, 4, 5, 6]",
-)
+{reply}"""
 
-PROPOSE_TRIPLET_REPLY = reply_with_example(
-    "one ```python block (the program) and one ```input block (the arguments of one call)",
-    "I will keep the even numbers of a list and add up their squares.",
-    f"```python\n{EXAMPLE_PROPOSAL[0]}\n```\n```input\n{EXAMPLE_PROPOSAL[1]}\n```",
+# The proposer's reply format: placeholders only, no complete example proposal (a 0.5B model
+# copies a shown proposal; docs/results.md, "Prompts at step 0"). A proposal that copies a
+# placeholder is refused as a copy of the format.
+PROGRAM_PLACEHOLDER = placeholder("your program: imports and helpers first, then def f(...)")
+INPUT_PLACEHOLDER = placeholder("the arguments of one call to f")
+PROPOSE_TRIPLET_REPLY = reply_format(
+    [("python", PROGRAM_PLACEHOLDER), ("input", INPUT_PLACEHOLDER)],
+    think=placeholder("your reasoning: the idea of your program"),
 )
+PROPOSAL_PLACEHOLDERS = (PROGRAM_PLACEHOLDER, INPUT_PLACEHOLDER)
+
+
+@dataclass(frozen=True)
+class ExampleTask:
+    """A solved example a solver prompt shows before the real task: the program, what the
+    solver is given (an input or an output), the reasoning and the answer block's payload."""
+
+    program: str
+    shown: str
+    think: str
+    answer: str
 
 
 @dataclass(frozen=True)
@@ -55,12 +72,6 @@ def extract_triplet_proposal(parsed: ParsedCompletion) -> TripletProposal | None
     if program is None or inp is None:
         return None
     return TripletProposal(program=program, input=inp.strip())
-
-
-@functools.cache
-def example_program_key() -> str:
-    """The normalised program of the worked example every triplet proposer prompt shows."""
-    return normalize_program(EXAMPLE_PROPOSAL[0])
 
 
 def reference_block(refs: Sequence[Triplet], show_output: bool) -> str:
@@ -87,8 +98,12 @@ class TripletSpec(TaskSpec):
     proposer_blocks: ClassVar[dict[str, int]] = {"python": 1, "input": 1}
     task_class: ClassVar[type] = Triplet
     goal: ClassVar[str]  # the proposer prompt's sentence on what the solver will be shown
-    solve_template: ClassVar[str]  # the solver prompt; fields program, input, output, reply
-    solve_reply: ClassVar[str]  # its closing format instruction with a worked reply
+    solve_template: ClassVar[
+        str
+    ]  # the solver prompt; fields example, program, input, output, reply
+    solve_reply: ClassVar[str]  # its closing format instruction
+    examples: ClassVar[tuple[ExampleTask, ...]]  # worked examples, in order of preference
+    shown_block: ClassVar[str]  # the block the solver is given: "input" or "output"
 
     def from_dict(self, payload: dict[str, Any]) -> Task:
         """A `Triplet` (accepts CRUXEval's `code` for `program`)."""
@@ -121,7 +136,7 @@ class TripletSpec(TaskSpec):
         contexts: Sequence[Sequence[Triplet]],
         settings: ProposalSettings,
     ) -> list[Plan]:
-        """Reject duplicates of any reference in the batch and copies of the worked example;
+        """Reject duplicates of any reference in the batch and copies of the reply format;
         run the rest to get their outputs."""
         seen = {triplet_key(r.program, r.input) for c in contexts for r in c}
         return [self._plan_one(p, seen) for p in parsed]
@@ -133,9 +148,9 @@ class TripletSpec(TaskSpec):
         key = triplet_key(prop.program, prop.input)
         if key in seen:
             return Plan.now(False, "duplicate of a reference", None)
-        if key[0] == example_program_key():
-            # Small models copy the prompt's worked reply; a copy must not earn reward.
-            return Plan.now(False, "copy of the prompt's worked example", None)
+        if shows_placeholder(prop.program + "\n" + prop.input, PROPOSAL_PLACEHOLDERS):
+            # Small models copy the prompt's reply format; a copy must not earn reward.
+            return Plan.now(False, "copy of the prompt's reply format", None)
 
         def finish(checks: Sequence[Check]) -> tuple[bool, str, Task | None]:
             (check,) = checks
@@ -150,10 +165,30 @@ class TripletSpec(TaskSpec):
         self.check_task(task)
         assert isinstance(task, Triplet)
         return self.solve_template.format(
+            example=self.example_for(task),
             program=task.program.strip("\n"),
             input=task.input,
             output=task.output,
             reply=self.solve_reply,
+        )
+
+    @property
+    def example_answers(self) -> tuple[str, ...]:
+        """Every example answer a solver prompt may show (an answer equal to one is a copy)."""
+        return tuple(e.answer for e in self.examples)
+
+    def example_fits(self, example: ExampleTask, task: Triplet) -> bool:
+        """Whether `example`'s answer could be `task`'s (then another example is shown)."""
+        return False
+
+    def example_for(self, task: Triplet) -> str:
+        """The worked example shown with `task`: the first whose answer does not fit it."""
+        chosen = next((e for e in self.examples if not self.example_fits(e, task)), None)
+        e = chosen or self.examples[-1]
+        return worked_example(
+            [("python", e.program), (self.shown_block, e.shown)],
+            e.think,
+            fence(self.answer_block, e.answer),
         )
 
     def identity_seed(
