@@ -238,6 +238,41 @@ def test_prompt_without_grad_reads_the_same_logprobs(policy: HFPolicy) -> None:
         assert split[r, :n].tolist() == pytest.approx(c.logprobs, abs=1e-4)  # type: ignore[index]
 
 
+def test_shared_prompt_prefix_is_read_once_with_the_same_logprobs(policy: HFPolicy) -> None:
+    # Two prompts sharing a long prefix, one of them sampled twice: in one micro-batch the
+    # common prefix is read once and each row's rest after it.
+    prompts = [PROMPTS[0], PROMPTS[0].replace("f(3)", "f(12)"), PROMPTS[0]]
+    rows = policy.generate(prompts[:2], n=2, sampling=SamplingParams(9, seed=4))
+    comps = [rows[0][0], rows[1][0], rows[0][1]]
+    samples = [UpdateSample(c, 1.0) for c in comps]
+    t = policy._split_tensors(samples)
+    heads = [c.prompt_token_ids[:-1] for c in comps]
+    common = t["pre_ids"].shape[1]
+    assert 0 < common < min(len(h) for h in heads)
+    assert all(h[:common] == heads[0][:common] for h in heads)
+    split = _target_logprobs(policy, t)
+    for r, c in enumerate(comps):
+        n = len(c.token_ids)
+        assert split[r, :n].tolist() == pytest.approx(c.logprobs, abs=1e-4)  # type: ignore[index]
+    # Identical prompts only: everything but the last prompt token is the shared prefix.
+    same = policy._split_tensors([samples[0], samples[2]])
+    assert same["pre_ids"].shape[1] == len(heads[0]) and same["r_ids"].shape[1] == 0
+    got = _target_logprobs(policy, same)
+    for r, c in enumerate((comps[0], comps[2])):
+        n = len(c.token_ids)
+        assert got[r, :n].tolist() == pytest.approx(c.logprobs, abs=1e-4)  # type: ignore[index]
+
+
+def test_micro_batches_by_prompt_keep_identical_prompts_together() -> None:
+    pol = tiny(micro_batch_size=2)
+    a, b = PROMPTS[0], PROMPTS[1]
+    comps = [
+        Completion(p, "", pol.encode(p), [1] * k, []) for p, k in ((a, 1), (b, 9), (a, 9), (b, 1))
+    ]
+    mbs = list(pol._micro_batches([UpdateSample(c, 1.0) for c in comps], by_prompt=True))
+    assert [{s.completion.prompt for s in mb} for mb in mbs] in ([{a}, {b}], [{b}, {a}])
+
+
 def test_update_without_prompt_grad_moves_logprob_and_skips_prompt_gradient() -> None:
     pol = tiny(prompt_grad=False, lr=1e-2)
     (c,) = pol.generate([PROMPTS[0]], sampling=SamplingParams(8, seed=5))[0:1][0]

@@ -65,7 +65,10 @@ class ModelConfig(_Section):
         "hf for random test models)",
     )
     engine_kv_cache_gb: float = Field(
-        default=4.0, gt=0, description="vllm on CPU: RAM for the engine's KV cache (GB)"
+        default=2.0,
+        gt=0,
+        description="vllm on CPU: RAM for the engine's KV cache (GB; 2 GB holds ~170k tokens of "
+        "Qwen2.5-0.5B, several steps' worth)",
     )
     engine_gpu_memory: float = Field(
         default=0.35,

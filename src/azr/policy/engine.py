@@ -80,10 +80,11 @@ class EngineSettings:
 
     seed: int = 0
     dtype: str = "bfloat16"
-    kv_cache_gb: float = 4.0  # CPU: the KV cache's RAM (VLLM_CPU_KVCACHE_SPACE)
+    kv_cache_gb: float = 2.0  # CPU: the KV cache's RAM (VLLM_CPU_KVCACHE_SPACE)
     gpu_memory_utilization: float = 0.35  # CUDA: the engine's share, the learner has the rest
     max_model_len: int | None = None  # None: the model's context, at most 32768
     enforce_eager: bool = False  # True skips torch.compile (faster start, slower decoding)
+    preload: bool = True  # CPU: preload tcmalloc and Intel OpenMP into the engine when present
 
 
 # Runs beside the engine: when the process that started it is gone (even by kill -9, which runs
@@ -122,6 +123,48 @@ def _watch(pids: set[int]) -> Any:
         return None
     args = [sys.executable, "-c", _WATCHDOG, str(os.getpid()), *map(str, sorted(pids))]
     return subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+# vLLM's CPU backend wants tcmalloc and Intel's OpenMP preloaded in its processes (it warns
+# otherwise). Where they are found they are preloaded into the engine's processes only: the
+# variable is set while the engine spawns them, then restored.
+_PRELOAD_CANDIDATES = (
+    (
+        "libtcmalloc",
+        (
+            "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+            "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4",
+        ),
+    ),
+    ("libiomp", ()),  # searched under the interpreter's prefixes (the intel-openmp wheel)
+)
+
+
+def engine_preload() -> list[str]:
+    """Libraries to preload into the engine's processes on a CPU (those present here)."""
+    import sys
+
+    found = []
+    for key, paths in _PRELOAD_CANDIDATES:
+        options = list(paths)
+        if key == "libiomp":
+            options = [str(Path(p) / "lib" / "libiomp5.so") for p in {sys.prefix, sys.base_prefix}]
+        found += [p for p in options if Path(p).is_file()][:1]
+    return found
+
+
+@contextlib.contextmanager
+def _preloaded(libs: list[str]) -> Any:
+    old = os.environ.get("LD_PRELOAD")
+    if libs:
+        os.environ["LD_PRELOAD"] = ":".join([*libs, *([old] if old else [])])
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("LD_PRELOAD", None)
+        else:
+            os.environ["LD_PRELOAD"] = old
 
 
 def _sync_root(nbytes: int) -> Path:
@@ -177,7 +220,7 @@ class VLLMGenerator:
 
     def _start_engine(self) -> Any:
         s = self.settings
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{s.kv_cache_gb:g}")
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = f"{s.kv_cache_gb:g}"
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
         from vllm import LLM
@@ -193,7 +236,9 @@ class VLLMGenerator:
         if self.device.type == "cuda":
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
         before = _children()
-        llm = LLM(**kwargs)
+        libs = engine_preload() if self.device.type == "cpu" and s.preload else []
+        with _preloaded(libs):
+            llm = LLM(**kwargs)
         self._watchdog = _watch(_children() - before)
         return llm
 

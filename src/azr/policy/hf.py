@@ -280,11 +280,19 @@ class HFPolicy(Policy):
         return [[c for c in per if c is not None] for per in out]
 
     # ----- update -----
-    def _micro_batches(self, samples: list[UpdateSample]) -> Iterator[list[UpdateSample]]:
-        """Micro-batches of similar total length (sorted), `micro_batch_size` sequences each."""
-        order = sorted(
-            samples, key=lambda s: len(s.completion.prompt_token_ids) + len(s.completion.token_ids)
-        )
+    def _micro_batches(
+        self, samples: list[UpdateSample], by_prompt: bool = False
+    ) -> Iterator[list[UpdateSample]]:
+        """Micro-batches of `micro_batch_size` sequences: of similar total length, or with
+        `by_prompt` in prompt order, so that a micro-batch's prompts share a long prefix (the
+        same template, or the same prompt for repeated samples) that is read once."""
+        if by_prompt:
+            order = sorted(samples, key=lambda s: list(s.completion.prompt_token_ids))
+        else:
+            order = sorted(
+                samples,
+                key=lambda s: len(s.completion.prompt_token_ids) + len(s.completion.token_ids),
+            )
         mb = max(1, self.config.micro_batch_size)
         for start in range(0, len(order), mb):
             yield order[start : start + mb]
@@ -318,27 +326,31 @@ class HFPolicy(Policy):
         return {k: v.to(self.device) for k, v in t.items()}
 
     def _split_tensors(self, mb: list[UpdateSample]) -> dict[str, torch.Tensor]:
-        """For `prompt_grad=False`: the prompt minus its last token, left-padded ([B, P]), and
-        the last prompt token plus the completion minus its last token, right-padded ([B, C]);
-        targets, masks and advantages are left-aligned with the latter. Every prompt has at
-        least two tokens (`update` only takes this path then), so every head is non-empty."""
+        """For `prompt_grad=False`: each prompt minus its last token is read without gradient
+        as the micro-batch's common prefix ([1, L], read once) plus each row's rest, left-padded
+        ([B, R]; R may be 0); then the last prompt token plus the completion minus its last
+        token, right-padded ([B, C]), with targets, masks and advantages left-aligned with it.
+        Every prompt has at least two tokens (`update` only takes this path then)."""
         heads = [list(s.completion.prompt_token_ids[:-1]) for s in mb]
-        width = max(len(h) for h in heads)
+        common = _common_prefix(heads)
+        rests = [h[common:] for h in heads]
+        width = max(len(r) for r in rests)
         c_max = max(len(s.completion.token_ids) for s in mb)
         n = len(mb)
-        p_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        p_attn = torch.zeros((n, width), dtype=torch.long)
+        r_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        r_attn = torch.zeros((n, width), dtype=torch.long)
         ids = torch.full((n, c_max), self.pad_id, dtype=torch.long)
         targets = torch.zeros((n, c_max), dtype=torch.long)
         mask = torch.zeros((n, c_max))
         old = torch.full((n, c_max), float("nan"))
         adv = torch.zeros((n, c_max))
         pos = torch.zeros((n, c_max), dtype=torch.long)
-        for r, (s, head) in enumerate(zip(mb, heads, strict=True)):
+        for r, (s, head, rest) in enumerate(zip(mb, heads, rests, strict=True)):
             comp = list(s.completion.token_ids)
             c = len(comp)
-            p_ids[r, width - len(head) :] = torch.tensor(head)
-            p_attn[r, width - len(head) :] = 1
+            if rest:
+                r_ids[r, width - len(rest) :] = torch.tensor(rest)
+                r_attn[r, width - len(rest) :] = 1
             ids[r, :c] = torch.tensor([s.completion.prompt_token_ids[-1], *comp[:-1]])
             targets[r, :c] = torch.tensor(comp)
             mask[r, :c] = 1.0
@@ -346,11 +358,11 @@ class HFPolicy(Policy):
             pos[r] = len(head) + torch.arange(c_max)
             if len(s.completion.logprobs) == c:
                 old[r, :c] = torch.tensor(s.completion.logprobs, dtype=torch.float32)
-        p_pos = (p_attn.cumsum(-1) - 1).clamp(min=0)
         t = dict(
-            p_ids=p_ids,
-            p_attn=p_attn,
-            p_pos=p_pos,
+            pre_ids=torch.tensor([heads[0][:common]], dtype=torch.long),
+            r_ids=r_ids,
+            r_attn=r_attn,
+            r_pos=common + (r_attn.cumsum(-1) - 1).clamp(min=0),
             ids=ids,
             pos=pos,
             attn=mask.long(),
@@ -362,35 +374,50 @@ class HFPolicy(Policy):
         return {k: v.to(self.device) for k, v in t.items()}
 
     def _split_logits(self, model: Any, t: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Logits of the completion columns with the prompt's KV cache computed without grad."""
+        """Logits of the completion columns; the prompts' KV cache is computed without grad,
+        their common prefix once for the whole micro-batch."""
         from transformers import DynamicCache
 
         from azr.policy.generation import cache_kwarg
 
         cache = DynamicCache(config=self.model.config)
-        kw = cache_kwarg(model)
+        kw = {cache_kwarg(model): cache}
+        n, common = t["ids"].shape[0], t["pre_ids"].shape[1]
+        seen = torch.ones((n, common), dtype=torch.long, device=self.device)
         with self.autocast():
             with torch.no_grad():
-                model(
-                    input_ids=t["p_ids"],
-                    attention_mask=t["p_attn"],
-                    position_ids=t["p_pos"],
-                    use_cache=True,
-                    logits_to_keep=1,
-                    **{kw: cache},
-                )
+                if common:
+                    model(
+                        input_ids=t["pre_ids"],
+                        attention_mask=seen[:1],
+                        position_ids=torch.arange(common, device=self.device)[None],
+                        use_cache=True,
+                        logits_to_keep=1,
+                        **kw,
+                    )
+                    cache.batch_repeat_interleave(n)
+                if t["r_ids"].shape[1]:
+                    seen = torch.cat([seen, t["r_attn"]], dim=1)
+                    model(
+                        input_ids=t["r_ids"],
+                        attention_mask=seen,
+                        position_ids=t["r_pos"],
+                        use_cache=True,
+                        logits_to_keep=1,
+                        **kw,
+                    )
             out = model(
                 input_ids=t["ids"],
-                attention_mask=torch.cat([t["p_attn"], t["attn"]], dim=1),
+                attention_mask=torch.cat([seen, t["attn"]], dim=1),
                 position_ids=t["pos"],
                 use_cache=True,
-                **{kw: cache},
+                **kw,
             )
         return out.logits.float()
 
     def _logits(self, model: Any, t: dict[str, torch.Tensor]) -> torch.Tensor:
         """Float logits predicting each completion column: [B, C, V]."""
-        if "p_ids" in t:
+        if "pre_ids" in t:
             return self._split_logits(model, t)
         c_max = t["targets"].shape[1]
         with self.autocast():
@@ -436,7 +463,7 @@ class HFPolicy(Policy):
         # With a separate generation copy the recorded log-probs come from other arithmetic:
         # the ratio is taken against the update's own log-probs (1 at this on-policy step).
         recorded = self._gen_model is None and self.own_logprobs
-        for mb in self._micro_batches(samples):
+        for mb in self._micro_batches(samples, by_prompt=split):
             t = self._split_tensors(mb) if split else self._tensors(mb)
             if not recorded:
                 t["sampler"], t["old"] = t["old"], torch.full_like(t["old"], float("nan"))
@@ -564,6 +591,18 @@ class HFPolicy(Policy):
         self._ref_model = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    """The length of the longest prefix all `rows` share."""
+    first = rows[0]
+    k = min(len(r) for r in rows)
+    for row in rows[1:]:
+        j = 0
+        while j < k and row[j] == first[j]:
+            j += 1
+        k = j
+    return k
 
 
 def create_policy(
