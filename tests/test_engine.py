@@ -43,8 +43,9 @@ def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_config_rejects_an_unknown_generator() -> None:
-    with pytest.raises(ValueError):
-        _cfg(generator="tgi")
+    with pytest.raises(ValueError, match="generator"):
+        TrainConfig.model_validate({"model": {"generator": "tgi"}})
+    assert TrainConfig().model.generator == "auto"
 
 
 def test_build_generator_is_the_policy_without_an_engine(
