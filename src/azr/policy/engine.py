@@ -22,6 +22,7 @@ resumed run restarts the engine, so its samples differ from an uninterrupted run
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -192,25 +193,54 @@ class VLLMGenerator:
         self.sync_seconds: list[float] = []
         self._dtype = getattr(torch, s.dtype)
         nbytes = sum(p.numel() for p in learner.model.parameters()) * 2
+        # The weights of every sync go through this private directory.
         self._dir = Path(tempfile.mkdtemp(prefix="azr-engine-", dir=_sync_root(nbytes)))
         try:
-            self._write_weights()
-            self._write_model_files()
-            self.llm = self._start_engine()
-            self.synced_version = learner.weights_version
+            self._write_model_files(self._dir)
+            self.llm = self._start_engine(self._engine_home())
+            self.sync_from(learner)  # the learner's own weights (the home's may be another's)
         except BaseException:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self.close()
             raise
 
     # ----- start -----
-    def _write_model_files(self) -> None:
+    def _write_model_files(self, directory: Path) -> None:
         """config.json (dtype set to the engine's), generation config and tokenizer files."""
         model = self.learner.base_model()
         config = model.config.to_dict()
         config["torch_dtype"] = config["dtype"] = self.settings.dtype
-        (self._dir / "config.json").write_text(json.dumps(config, indent=2, default=str))
-        model.generation_config.save_pretrained(self._dir)
-        self.tokenizer.save_pretrained(self._dir)
+        (directory / "config.json").write_text(json.dumps(config, indent=2, default=str))
+        model.generation_config.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    def _engine_home(self) -> Path:
+        """The directory the engine starts from: its path depends only on the model's files
+        (config, tokenizer) and dtype, because vLLM keys its compile cache on the model path: a
+        fixed path is compiled once (minutes on a small CPU) and reused by every later start.
+        It holds the weights of the first learner that made it (under $AZR_CACHE_DIR/engine,
+        one bf16 copy per architecture); the learner's own are loaded right after the start."""
+        from azr.policy.models import cache_dir
+
+        root = cache_dir() / "engine"
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".new-", dir=root))
+        try:
+            self._write_model_files(tmp)
+            digest = hashlib.sha256(self.settings.dtype.encode())
+            for f in sorted(tmp.iterdir()):
+                digest.update(f.name.encode() + b"\0" + f.read_bytes())
+            home = root / digest.hexdigest()[:20]
+            if (home / "model.safetensors").is_file():
+                return home
+            self._write_weights(tmp)
+            shutil.rmtree(home, ignore_errors=True)  # a half-made one (no weights)
+            with contextlib.suppress(OSError):  # another process may have made it meanwhile
+                tmp.rename(home)
+            if not (home / "model.safetensors").is_file():
+                raise RuntimeError(f"could not prepare the engine's model directory {home}")
+            return home
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def _max_model_len(self) -> int:
         if self.settings.max_model_len is not None:
@@ -218,7 +248,7 @@ class VLLMGenerator:
         ctx = getattr(self.learner.base_model().config, "max_position_embeddings", 4096)
         return int(min(ctx or 4096, 32768))
 
-    def _start_engine(self) -> Any:
+    def _start_engine(self, home: Path) -> Any:
         s = self.settings
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = f"{s.kv_cache_gb:g}"
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
@@ -226,7 +256,7 @@ class VLLMGenerator:
         from vllm import LLM
 
         kwargs: dict[str, Any] = dict(
-            model=str(self._dir),
+            model=str(home),
             dtype=s.dtype,
             seed=s.seed,
             enable_prefix_caching=True,
@@ -243,17 +273,19 @@ class VLLMGenerator:
         return llm
 
     # ----- weights -----
-    def _write_weights(self) -> int:
-        """The learner's weights (LoRA merged) in the engine dtype -> model.safetensors."""
+    def _write_weights(self, directory: Path | None = None) -> int:
+        """The learner's weights (LoRA merged) in the engine dtype -> model.safetensors (in the
+        sync directory unless told another)."""
         from safetensors.torch import save_file
 
         tensors = {
             name: t.to(device="cpu", dtype=self._dtype).contiguous().clone()
             for name, t in self.learner.merged_weights()
         }
-        tmp = self._dir / "model.safetensors.tmp"
+        directory = directory or self._dir
+        tmp = directory / "model.safetensors.tmp"
         save_file(tensors, str(tmp))
-        tmp.replace(self._dir / "model.safetensors")
+        tmp.replace(directory / "model.safetensors")
         return sum(t.numel() * t.element_size() for t in tensors.values())
 
     def sync_from(self, learner: Learner) -> None:
