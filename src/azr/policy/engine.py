@@ -177,6 +177,13 @@ def _sync_root(nbytes: int) -> Path:
     return Path(tempfile.gettempdir())
 
 
+def _seed_worker(worker: Any, seed: int) -> None:
+    """Runs in the engine's worker: reseed the generator its sampler draws from."""
+    import torch
+
+    torch.manual_seed(seed)
+
+
 class VLLMGenerator:
     """A `Generator` on a vLLM engine serving the current weights of an `HFPolicy` learner."""
 
@@ -191,6 +198,7 @@ class VLLMGenerator:
         self.device = learner.device
         self.synced_version = -1
         self.sync_seconds: list[float] = []
+        self.calls = 0  # generate calls so far: with the seed, what each call's sampling draws
         self._dtype = getattr(torch, s.dtype)
         nbytes = sum(p.numel() for p in learner.model.parameters()) * 2
         # The weights of every sync go through this private directory.
@@ -337,6 +345,11 @@ class VLLMGenerator:
         if any(not ids for ids in encoded):
             raise ValueError("cannot generate from an empty prompt")
         requests = [{"prompt_token_ids": ids} for ids in encoded]
+        # Per-request seeds fail on CPU; the worker's generator is reseeded before every call
+        # instead (the call's own seed, or the engine's seed and the call's number).
+        seed = sp.seed if sp.seed is not None else self.settings.seed * 1_000_003 + self.calls
+        self.calls += 1
+        self.llm.collective_rpc(_seed_worker, args=(seed,))
         outs = self.llm.generate(requests, self._params(sp, n), use_tqdm=False)
         result: list[list[Completion]] = []
         for prompt, ids, out in zip(prompts, encoded, outs, strict=True):
