@@ -11,7 +11,7 @@ from azr.config import resolve_config
 from azr.evaluate.learning import build_heldout, evaluate, load_cruxeval
 from azr.policy.scripted import ScriptedPolicy
 from azr.selfplay.trainer import default_executor
-from azr.tasks.types import names
+from azr.tasks.types import get, names
 from test_selfplay_helpers import oracle_policy
 
 CRUX = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval" / "cruxeval.jsonl"
@@ -61,7 +61,8 @@ def test_cruxeval_subset_is_fixed_and_graded_as_deduction(cfg) -> None:  # type:
         res = evaluate(cfg, ScriptedPolicy([answer]), ex, [], a[:1], n=2, proposals_per_type=1)
     assert res["solver"]["cruxeval-o"]["solve_rate"]["value"] == 1.0
     assert res["solver"]["cruxeval-o"]["example_copy_rate"]["value"] == 0.0
-    copy = "x</think>\n<answer>\n```output\n[2, 10]\n```\n</answer>"
+    shown = get("deduction").example_answer  # the worked example's answer, wrong here
+    copy = f"x</think>\n<answer>\n```output\n{shown}\n```\n</answer>"
     with default_executor(cfg) as ex:
         res = evaluate(cfg, ScriptedPolicy([copy]), ex, [], a[:2], n=2, proposals_per_type=1)
     assert res["solver"]["cruxeval-o"]["example_copy_rate"]["value"] == 1.0

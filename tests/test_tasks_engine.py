@@ -300,25 +300,27 @@ def test_cruxeval_gold_answers_grade_correct(ex: Any) -> None:
     assert len(rows) == 800 and wrong == []
 
 
-def test_copy_of_the_prompts_reply_format_is_rejected(ex: Any) -> None:
-    from azr.tasks.types.triplet import INPUT_PLACEHOLDER, PROGRAM_PLACEHOLDER
+def test_copy_of_the_prompts_worked_examples_is_rejected(ex: Any) -> None:
+    from azr.tasks.types.triplet import EXAMPLE_PROPOSALS
 
+    (_, first, inp1) = EXAMPLE_PROPOSALS[0]
+    reformatted = first.replace("return ", "return  ") + "  # mine"
     own = "def f(nums):\n    return sum(n * n for n in nums if n % 2 == 1)"
     texts = [
-        propose(PROGRAM_PLACEHOLDER, INPUT_PLACEHOLDER),
-        propose(own, "  " + INPUT_PLACEHOLDER.replace(" ", "  ")),  # respaced: still a copy
-        propose(own + "\n# " + PROGRAM_PLACEHOLDER, "[1, 2]"),  # pasted into a comment
+        propose(first, inp1),
+        propose(first, "[7]"),  # same program, another input: still a copy
+        propose(reformatted, "[1, 2]"),
         propose(own, "[3, 4, 5, 6]"),
     ]
     results = validate_proposals(ex, TaskType.ABDUCTION, texts, [REF])
     for res in results[:3]:
         assert res.format_ok and not res.valid and res.task is None
-        assert res.reason == "copy of the prompt's reply format"
+        assert res.reason == "copy of the prompt's worked example"
     assert results[3].valid and results[3].task is not None and results[3].task.output == "34"
 
 
-def test_induction_proposal_copying_the_format_is_rejected(ex: Any) -> None:
-    from azr.tasks.types.induction import MESSAGE_PLACEHOLDER, input_placeholder
+def test_induction_proposal_copying_the_example_message_is_rejected(ex: Any) -> None:
+    from azr.tasks.types.induction import PROPOSER_EXAMPLE_MESSAGE
 
     def induction(inputs: list[str], message: str) -> str:
         blocks = "".join(f"```input\n{i}\n```\n" for i in inputs)
@@ -326,12 +328,12 @@ def test_induction_proposal_copying_the_format_is_rejected(ex: Any) -> None:
 
     good = [str(k) for k in range(4)]
     texts = [
-        induction(good, MESSAGE_PLACEHOLDER),
-        induction([input_placeholder(1)] + good[1:], "Gives back what it gets."),
+        induction(good, PROPOSER_EXAMPLE_MESSAGE),
+        induction(good, "  " + PROPOSER_EXAMPLE_MESSAGE.upper()),
         induction(good, "Gives back what it gets."),
     ]
     results = validate_proposals(
         ex, TaskType.INDUCTION, texts, n_inputs=4, n_visible=2, induction_programs=[REF] * 3
     )
-    assert [r.reason for r in results[:2]] == ["copy of the prompt's reply format"] * 2
+    assert [r.reason for r in results[:2]] == ["copy of the prompt's worked example"] * 2
     assert results[2].valid, results[2].reason

@@ -134,7 +134,8 @@ def _solver_part(
         ns.append(len(g))
         cs.append(sum(bool(x.correct) for x in g))
         fs.append(sum(bool(x.format_ok) for x in g))
-        xs.append(sum((x.answer or "").strip() == get(tt).example_answer for x in g))
+        shown = get(tt).example_answers
+        xs.append(sum((x.answer or "").strip() in shown and not x.correct for x in g))
         samples += [
             {
                 "set": key,

@@ -1,8 +1,8 @@
 """The prompt renderer and the pieces every task type's prompts share.
 
 The six (task type x role) templates live with their task types (`azr.tasks.types`); this
-module holds what they share (the reply format with placeholders, the code rules, fenced
-blocks), the two public entry points `proposer_prompt` / `solver_prompt`, and
+module holds what they share (worked examples, the closing order of a reply, the code rules,
+fenced blocks), the two public entry points `proposer_prompt` / `solver_prompt`, and
 `PromptRenderer`, the one way a user message becomes model input: training, evaluation and
 the learning benchmark all render through it. The model reasons inside <think>...</think> and
 answers inside <answer>...</answer>, with fenced blocks (```python, ```input, ```output,
@@ -97,37 +97,11 @@ def allowed_modules() -> list[str]:
     return sorted(m for m in ALLOWED_MODULES if not m.startswith("_"))
 
 
-# Every prompt ends with the reply's shape, placed last so it is closest to the generation, with a
-# placeholder in square brackets wherever the model writes its own text. No complete reply is shown:
-# measured with benchmarks/prompt_variants.py (docs/results.md, "Prompts at step 0"),
-# Qwen2.5-Coder-0.5B copied a complete worked reply in every greedy answer (0/100 CRUXEval-O),
-# while with placeholders it writes its own answer. A placeholder is never a valid answer (not a
-# Python literal, not a call's arguments, not a program), and `shows_placeholder` lets the specs
-# refuse a reply that copies one anyway.
-REPLY_INTRO = (
-    "Write your reply in this form, replacing each part in square brackets with your own text:"
-)
-THINK_PLACEHOLDER = "[your reasoning]"
-
-
-def placeholder(text: str) -> str:
-    """`text` as a placeholder: in square brackets."""
-    return f"[{text}]"
-
-
-def reply_format(slots: Sequence[tuple[str, str]], think: str = THINK_PLACEHOLDER) -> str:
-    """The closing format instruction: the reply's shape, one fenced block per (name, placeholder)
-    in `slots`, with the reasoning first."""
-    blocks = "\n".join(fence(name, text) for name, text in slots)
-    return f"{REPLY_INTRO}\n<think>\n{think}\n</think>\n<answer>\n{blocks}\n</answer>"
-
-
-def shows_placeholder(text: str, placeholders: Sequence[str]) -> bool:
-    """Whether `text` is, or contains, one of the format's placeholders (a copied format)."""
-    squashed = "".join(text.split())
-    return any("".join(p.split()) in squashed for p in placeholders if p.strip())
-
-
+# No prompt shows a reply that could be copied as is. Measured with benchmarks/prompt_variants.py
+# (docs/results.md, "Prompts at step 0"): Qwen2.5-Coder-0.5B copied a worked reply shown without
+# its task in every greedy answer (0/100 CRUXEval-O), and filled a skeleton with [placeholders]
+# with the placeholders' own words. A whole example task (its program, then its reply) placed
+# before the real task, whose answer is not the real task's, keeps the model on the real task.
 def worked_example(task_blocks: Sequence[tuple[str, str]], think: str, answer: str) -> str:
     """One solved example task, shown before the real one: the example's own blocks (so the
     model sees that its reply belongs to another program), then its complete reply."""
@@ -139,10 +113,12 @@ def worked_example(task_blocks: Sequence[tuple[str, str]], think: str, answer: s
 
 
 def same_form(blocks: str) -> str:
-    """The closing instruction after the real task, for solvers shown a worked example."""
+    """The closing instruction after the real task: the order of the reply's parts. (Measured:
+    this explicit order doubled the well-formed replies of the 0.5B model over "Reply in the
+    same form", at the same solve rate.)"""
     return (
-        f"Reply in the same form: your reasoning, then </think>, then <answer> with {blocks}, "
-        "then </answer>."
+        f"Reply in this order: your short reasoning, then </think>, then <answer>, then {blocks}, "
+        "then </answer>. Nothing comes after </answer>."
     )
 
 

@@ -210,15 +210,16 @@ GRADING_NOTES = """\
 - **Proposals** are rejected with a reason: format, `duplicate of a reference` (same program AST
   and same arguments), syntax error, policy, timeout, memory, `returned None`, `output is not a
   literal`, `output too large`, `nondeterministic`, `input is not an argument list`, `error: ...`,
-  and `copy of the prompt's reply format` (a program, input or message that contains one of the
-  format's square-bracket placeholders); induction adds `too few inputs`, `message contains the
+  and `copy of the prompt's worked example` (the example's program, after normalisation, or for
+  induction the example's message); induction adds `too few inputs`, `message contains the
   program` / `code` / copies program lines, and `input k invalid: ...`.
-- **No copyable reply**: proposer prompts end with the reply's shape, a placeholder in square
-  brackets wherever the model writes its own text; solver prompts show one solved example task
-  (its own program, then its reply) before the real task, chosen so that its answer is not the
-  real task's (measured in `docs/results.md`, "Prompts at step 0").
+- **No reply to copy as is**: solver prompts show solved example tasks (each with its own
+  program, then its reply) before the real task, chosen so that no shown answer is the real
+  task's; the induction proposer's example comes with its own program; the triplet proposers
+  show one example reply for another task, and a copy of it is refused. Measured in
+  `docs/results.md` ("Prompts at step 0").
 - **Rewards** (`azr.rewards`, paper Eq. 6): -1 for an ill-formed response; -0.5 for a
-  well-formed but wrong answer or an invalid proposal (a copy of the reply format included);
+  well-formed but wrong answer or an invalid proposal (a copy of the worked example included);
   otherwise the role reward (solver 1; proposer 1 - r for a solve rate 0 < r < 1, else 0).
   `--reward legacy` keeps azr's earlier scheme for ablations (-1 for an invalid proposal, and
   a role reward of 0 becomes `zero_reward_penalty`).

@@ -13,9 +13,17 @@ from azr.tasks.prompts import same_form
 from azr.tasks.types.base import Check, Plan, short_text
 from azr.tasks.types.triplet import ExampleTask, TripletSpec
 
-# One solved example with its own program, then the real task (see deduction.py for why).
-# (program, output, reasoning, answer); the first is shown unless it could fit the task.
+# Solved examples with their own programs, then the real task (see deduction.py for why).
+# (program, output, reasoning, answer): the first three that cannot fit the task are shown. One
+# example alone was copied in 10-15 % of greedy answers; three varied ones were not (measured).
 EXAMPLES = (
+    ExampleTask(
+        "def f(words):\n    return [w.upper() for w in words if len(w) > 2]",
+        "['CAT', 'DOG']",
+        "f keeps the words longer than 2 letters and upper-cases them. The list ['cat', 'dog'] "
+        "gives ['CAT', 'DOG'].",
+        "['cat', 'dog']",
+    ),
     ExampleTask(
         "def f(n):\n    total = 0\n    for i in range(1, n + 1):\n        if i % 3 == 0:\n"
         "            total += i\n    return total",
@@ -30,6 +38,12 @@ EXAMPLES = (
         "f counts the letters of s except c. s = 'abab' has 'a' twice and 'b' twice; c can be "
         "any other letter, say 'z'.",
         "'abab', 'z'",
+    ),
+    ExampleTask(
+        "def f(s, n):\n    return s[n:] + s[:n]",
+        "'cdeab'",
+        "f moves the first n letters to the end. 'abcde' with n = 2 gives 'cde' + 'ab' = 'cdeab'.",
+        "'abcde', 2",
     ),
 )
 EXAMPLE_ANSWER = EXAMPLES[0].answer
@@ -62,6 +76,7 @@ class Abduction(TripletSpec):
     example_answer = EXAMPLE_ANSWER
     examples = EXAMPLES
     shown_block = "output"
+    examples_shown = 3
     solve_template = SOLVE_ABDUCTION
     solve_reply = SOLVE_ABDUCTION_REPLY
     goal = (

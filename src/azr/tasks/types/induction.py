@@ -16,7 +16,7 @@ from azr.tasks.literals import same_literal_text
 from azr.tasks.model import InductionTask, Task, Triplet
 from azr.tasks.normalize import normalize_input, normalize_program
 from azr.tasks.parsing import ParsedCompletion
-from azr.tasks.prompts import fence, placeholder, reply_format, same_form, shows_placeholder
+from azr.tasks.prompts import fence, same_form
 from azr.tasks.types.base import Check, Plan, ProposalSettings, TaskSpec, short_text
 
 PROPOSE_INDUCTION = """\
@@ -24,15 +24,37 @@ Here is a Python program. Write {n_inputs} different inputs for it, and a messag
 see your message and the outputs of the program on some of your inputs, but not the program, \
 and will have to write the program. The inputs should together reveal what the program does; \
 the message is a short hint in plain words about what the function computes and must not \
-contain the code.
+contain the code. Each input is written as the arguments of one call to `f`, e.g. \
+`'John', {{'age': 20}}`.
 
+{example}
+
+Your program:
 ```python
 {program}
 ```
 
-Each input is written as the arguments of one call to `f`, e.g. `'John', {{'age': 20}}`.
-
 {reply}"""
+
+# The proposer's worked example: a whole example task (its program, then its reply), as for the
+# solvers (see deduction.py). A message equal to the example's is refused as a copy.
+PROPOSER_EXAMPLE_PROGRAM = "def f(nums):\n    return max(nums) - min(nums)"
+PROPOSER_EXAMPLE_INPUTS = (
+    "[3, 9, 4]",
+    "[5]",
+    "[-2, 7]",
+    "[0, 0, 0]",
+    "[10, 1, 6, 2]",
+    "[8, -8]",
+    "[1, 2, 3, 4, 5]",
+    "[100, 50]",
+    "[-5, -1, -9]",
+    "[7, 7, 8]",
+    "[2, 20]",
+    "[6, 3]",
+)
+PROPOSER_EXAMPLE_MESSAGE = "The gap between the largest and the smallest number in the list."
+
 
 # One solved example (its own hint and pairs, then its reply), then the real task: see
 # deduction.py for why the solver prompts show a whole example task rather than a bare reply.
@@ -60,21 +82,21 @@ SOLVE_INDUCTION = (
 SOLVE_INDUCTION_REPLY = same_form("one ```python block")
 
 
-MESSAGE_PLACEHOLDER = placeholder("your hint: what f computes, in plain words")
-
-
-def input_placeholder(k: int) -> str:
-    """The placeholder of the k-th (1-based) input block of the induction proposer's reply."""
-    return placeholder(f"input {k}: the arguments of one call to f" if k == 1 else f"input {k}")
+def induction_example(n_inputs: int) -> str:
+    """The proposer's worked example with `n_inputs` input blocks (its inputs cycle past 12)."""
+    shown = [PROPOSER_EXAMPLE_INPUTS[k % len(PROPOSER_EXAMPLE_INPUTS)] for k in range(n_inputs)]
+    blocks = "\n".join(fence("input", x) for x in shown)
+    return (
+        f"Example (a different program):\n{fence('python', PROPOSER_EXAMPLE_PROGRAM)}\nReply:\n"
+        "<think>\nf gives the largest minus the smallest number, so I use lists of different "
+        "lengths, with negative numbers and repeated numbers.\n</think>\n<answer>\n"
+        f"{blocks}\n{fence('message', PROPOSER_EXAMPLE_MESSAGE)}\n</answer>"
+    )
 
 
 def induction_reply(n_inputs: int) -> str:
-    """The closing format instruction with `n_inputs` input placeholders and the message's."""
-    slots = [("input", input_placeholder(k)) for k in range(1, max(1, n_inputs) + 1)]
-    return reply_format(
-        [*slots, ("message", MESSAGE_PLACEHOLDER)],
-        think=placeholder("your reasoning: which inputs show what f does"),
-    )
+    """The closing instruction after the real program."""
+    return same_form(f"{n_inputs} ```input blocks (one call each) and one ```message block")
 
 
 @dataclass(frozen=True)
@@ -95,12 +117,9 @@ def extract_induction_proposal(parsed: ParsedCompletion) -> InductionProposal | 
     )
 
 
-def copies_format(prop: InductionProposal) -> bool:
-    """Whether a proposal copies a placeholder of the reply format (an input or the hint)."""
-    if shows_placeholder(prop.message, [MESSAGE_PLACEHOLDER]):
-        return True
-    marks = [input_placeholder(1), "[input "]
-    return any(shows_placeholder(x, marks) for x in prop.inputs)
+def copies_example(prop: InductionProposal) -> bool:
+    """Whether a proposal's message is the worked example's (case and spacing aside)."""
+    return _squash(prop.message).lower() == _squash(PROPOSER_EXAMPLE_MESSAGE).lower()
 
 
 def _squash(text: str) -> str:
@@ -180,6 +199,7 @@ class Induction(TaskSpec):
             raise ValueError("the induction proposer prompt needs a program")
         return PROPOSE_INDUCTION.format(
             n_inputs=settings.induction_inputs,
+            example=induction_example(max(1, settings.induction_inputs)),
             program=context[0].program.strip("\n"),
             reply=induction_reply(settings.induction_inputs),
         )
@@ -205,8 +225,8 @@ class Induction(TaskSpec):
         prop = extract_induction_proposal(parsed)
         if prop is None:
             return Plan.now(False, "format: missing ```message block", None)
-        if copies_format(prop):
-            return Plan.now(False, "copy of the prompt's reply format", None)
+        if copies_example(prop):
+            return Plan.now(False, "copy of the prompt's worked example", None)
         n, visible = settings.induction_inputs, settings.induction_visible
         inputs = distinct_inputs(prop.inputs)
         if len(inputs) < n:

@@ -3,6 +3,7 @@ program and one input, validated by running it, deduplicated by program and inpu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -10,14 +11,7 @@ from typing import Any, ClassVar
 from azr.tasks.model import Task, Triplet
 from azr.tasks.normalize import normalize_input, normalize_program
 from azr.tasks.parsing import ParsedCompletion
-from azr.tasks.prompts import (
-    code_requirements,
-    fence,
-    placeholder,
-    reply_format,
-    shows_placeholder,
-    worked_example,
-)
+from azr.tasks.prompts import code_requirements, fence, worked_example
 from azr.tasks.types.base import Check, Plan, ProposalSettings, TaskSpec
 
 PROPOSE_TRIPLET = """\
@@ -35,16 +29,36 @@ reader.
 
 {reply}"""
 
-# The proposer's reply format: placeholders only, no complete example proposal (a 0.5B model
-# copies a shown proposal; docs/results.md, "Prompts at step 0"). A proposal that copies a
-# placeholder is refused as a copy of the format.
-PROGRAM_PLACEHOLDER = placeholder("your program: imports and helpers first, then def f(...)")
-INPUT_PLACEHOLDER = placeholder("the arguments of one call to f")
-PROPOSE_TRIPLET_REPLY = reply_format(
-    [("python", PROGRAM_PLACEHOLDER), ("input", INPUT_PLACEHOLDER)],
-    think=placeholder("your reasoning: the idea of your program"),
+# One complete example reply (the program and input of another task) after the explicit order of
+# the reply's parts. Measured with benchmarks/prompt_variants.py (docs/results.md, "Prompts at
+# step 0"), Qwen2.5-Coder-0.5B at temperature 1: this gave 29-50 % valid proposals (two runs of
+# 24, 1-3 copies of the example each); a [placeholder] skeleton gave none, two example replies
+# 8-25 %. A proposal whose program is the example's (after normalisation) is refused, like a
+# duplicate of a reference.
+EXAMPLE_PROPOSALS = (
+    (
+        "I will keep the even numbers of a list and add up their squares.",
+        "def f(nums):\n    return sum(n * n for n in nums if n % 2 == 0)",
+        "[3, 4, 5, 6]",
+    ),
 )
-PROPOSAL_PLACEHOLDERS = (PROGRAM_PLACEHOLDER, INPUT_PLACEHOLDER)
+PROPOSE_TRIPLET_REPLY = (
+    "Reply in this order: your short reasoning, then </think>, then <answer>, then one ```python "
+    "block (the program) and one ```input block (the arguments of one call), then </answer>. "
+    "Nothing comes after </answer>. Example of a complete reply (for a different task):\n"
+    + "\n\n".join(
+        f"<think>\n{think}\n</think>\n<answer>\n{fence('python', program)}\n"
+        f"{fence('input', inp)}\n</answer>"
+        for think, program, inp in EXAMPLE_PROPOSALS
+    )
+    + "\n\nNow write your own reply for the task above, in the same shape."
+)
+
+
+@functools.cache
+def example_program_keys() -> frozenset[str]:
+    """The normalised programs of the example proposals the triplet proposer prompts show."""
+    return frozenset(normalize_program(program) for _, program, _ in EXAMPLE_PROPOSALS)
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,7 @@ class TripletSpec(TaskSpec):
     ]  # the solver prompt; fields example, program, input, output, reply
     solve_reply: ClassVar[str]  # its closing format instruction
     examples: ClassVar[tuple[ExampleTask, ...]]  # worked examples, in order of preference
+    examples_shown: ClassVar[int] = 1  # how many of them a solver prompt shows
     shown_block: ClassVar[str]  # the block the solver is given: "input" or "output"
 
     def from_dict(self, payload: dict[str, Any]) -> Task:
@@ -136,7 +151,7 @@ class TripletSpec(TaskSpec):
         contexts: Sequence[Sequence[Triplet]],
         settings: ProposalSettings,
     ) -> list[Plan]:
-        """Reject duplicates of any reference in the batch and copies of the reply format;
+        """Reject duplicates of any reference in the batch and copies of the worked examples;
         run the rest to get their outputs."""
         seen = {triplet_key(r.program, r.input) for c in contexts for r in c}
         return [self._plan_one(p, seen) for p in parsed]
@@ -148,9 +163,9 @@ class TripletSpec(TaskSpec):
         key = triplet_key(prop.program, prop.input)
         if key in seen:
             return Plan.now(False, "duplicate of a reference", None)
-        if shows_placeholder(prop.program + "\n" + prop.input, PROPOSAL_PLACEHOLDERS):
-            # Small models copy the prompt's reply format; a copy must not earn reward.
-            return Plan.now(False, "copy of the prompt's reply format", None)
+        if key[0] in example_program_keys():
+            # Small models copy the prompt's example replies; a copy must not earn reward.
+            return Plan.now(False, "copy of the prompt's worked example", None)
 
         def finish(checks: Sequence[Check]) -> tuple[bool, str, Task | None]:
             (check,) = checks
@@ -182,13 +197,16 @@ class TripletSpec(TaskSpec):
         return False
 
     def example_for(self, task: Triplet) -> str:
-        """The worked example shown with `task`: the first whose answer does not fit it."""
-        chosen = next((e for e in self.examples if not self.example_fits(e, task)), None)
-        e = chosen or self.examples[-1]
-        return worked_example(
-            [("python", e.program), (self.shown_block, e.shown)],
-            e.think,
-            fence(self.answer_block, e.answer),
+        """The worked examples shown with `task`: the first `examples_shown` whose answers do
+        not fit it (fewer only when more examples than the spare ones fit)."""
+        chosen = [e for e in self.examples if not self.example_fits(e, task)]
+        return "\n\n".join(
+            worked_example(
+                [("python", e.program), (self.shown_block, e.shown)],
+                e.think,
+                fence(self.answer_block, e.answer),
+            )
+            for e in chosen[: self.examples_shown]
         )
 
     def identity_seed(
