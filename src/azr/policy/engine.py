@@ -14,9 +14,9 @@ function of the sampled tokens as with the embedded sampler; the engine's own lo
 kept on each `Completion` only to report how far they are from the update's (the importance
 ratio diagnostics `update/engine_ratio_dev_*`).
 
-Seeding: vLLM's CPU build rejects per-request seeds, so sampling is seeded once per engine
-(`seed` below); with one engine, the same requests in the same order give the same tokens. A
-resumed run restarts the engine, so its samples differ from an uninterrupted run's.
+Seeding: every sample is its own request with its own seed (derived from the call's seed, or
+the engine's seed and the call's number, and the sample's place), so what a request draws does
+not depend on what the engine batches it with; see docs/policy.md for what repeats.
 """
 
 from __future__ import annotations
@@ -177,13 +177,6 @@ def _sync_root(nbytes: int) -> Path:
     return Path(tempfile.gettempdir())
 
 
-def _seed_worker(worker: Any, seed: int) -> None:
-    """Runs in the engine's worker: reseed the generator its sampler draws from."""
-    import torch
-
-    torch.manual_seed(seed)
-
-
 class VLLMGenerator:
     """A `Generator` on a vLLM engine serving the current weights of an `HFPolicy` learner."""
 
@@ -198,7 +191,7 @@ class VLLMGenerator:
         self.device = learner.device
         self.synced_version = -1
         self.sync_seconds: list[float] = []
-        self.calls = 0  # generate calls so far: with the seed, what each call's sampling draws
+        self.calls = 0  # generate calls since the last sync (part of each call's seed)
         self._dtype = getattr(torch, s.dtype)
         nbytes = sum(p.numel() for p in learner.model.parameters()) * 2
         # The weights of every sync go through this private directory.
@@ -310,6 +303,7 @@ class VLLMGenerator:
         )
         self.llm.reset_prefix_cache()
         self.synced_version = self.learner.weights_version
+        self.calls = 0
         self.sync_seconds.append(time.perf_counter() - t0)
 
     # ----- generation -----
@@ -317,11 +311,11 @@ class VLLMGenerator:
         """The learner's chat template around a user message."""
         return self.learner.format_prompt(user_text)
 
-    def _params(self, sp: SamplingParams, n: int) -> Any:
+    def _params(self, sp: SamplingParams, seed: int) -> Any:
         from vllm import SamplingParams as VSP
 
         return VSP(
-            n=n,
+            n=1,
             temperature=sp.temperature,
             top_p=sp.top_p,
             max_tokens=sp.max_new_tokens,
@@ -329,14 +323,13 @@ class VLLMGenerator:
             include_stop_str_in_output=True,
             logprobs=0,  # the sampled token's log-prob (the engine's, for diagnostics)
             skip_special_tokens=True,
+            seed=seed,
         )
 
     def generate(
         self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
     ) -> list[list[Completion]]:
         """Sample `n` completions per prompt (token ids are the learner's tokenization)."""
-        from azr.policy.generation import cut_at_stop
-
         sp = sampling or SamplingParams()
         if not prompts:
             return []
@@ -344,31 +337,37 @@ class VLLMGenerator:
         encoded = [self.learner.encode(p) for p in prompts]
         if any(not ids for ids in encoded):
             raise ValueError("cannot generate from an empty prompt")
-        requests = [{"prompt_token_ids": ids} for ids in encoded]
-        # Per-request seeds fail on CPU; the worker's generator is reseeded before every call
-        # instead (the call's own seed, or the engine's seed and the call's number).
-        seed = sp.seed if sp.seed is not None else self.settings.seed * 1_000_003 + self.calls
+        # One request per sample, each with its own seed: the call's seed (or the run's seed, the
+        # learner's step and the call's number since the last sync), the prompt's index and the
+        # sample's. A request's random draws then do not depend on what else the engine batches
+        # with it.
+        base = sp.seed
+        if base is None:  # the run's seed, the learner's step (restored on resume), the call
+            base = (self.settings.seed * 1_000_003 + self.learner.steps) * 1009 + self.calls
         self.calls += 1
-        self.llm.collective_rpc(_seed_worker, args=(seed,))
-        outs = self.llm.generate(requests, self._params(sp, n), use_tqdm=False)
-        result: list[list[Completion]] = []
-        for prompt, ids, out in zip(prompts, encoded, outs, strict=True):
-            row = []
-            for o in sorted(out.outputs, key=lambda o: o.index):
-                text, _ = cut_at_stop(o.text, sp.stop)
-                lps = [d[t].logprob for t, d in zip(o.token_ids, o.logprobs or [], strict=False)]
-                row.append(
-                    Completion(
-                        prompt=prompt,
-                        text=text,
-                        prompt_token_ids=list(ids),
-                        token_ids=list(o.token_ids),
-                        logprobs=[float(x) for x in lps],
-                        finish_reason="length" if o.finish_reason == "length" else "stop",
-                    )
-                )
-            result.append(row)
+        rows = [(i, k) for i in range(len(prompts)) for k in range(n)]
+        requests = [{"prompt_token_ids": encoded[i]} for i, _ in rows]
+        params = [self._params(sp, (base * 7919 + i * n + k) % (2**31 - 1)) for i, k in rows]
+        outs = self.llm.generate(requests, params, use_tqdm=False)
+        result: list[list[Completion]] = [[] for _ in prompts]
+        for (i, _), out in zip(rows, outs, strict=True):
+            result[i].append(self._completion(prompts[i], encoded[i], out.outputs[0], sp))
         return result
+
+    @staticmethod
+    def _completion(prompt: str, ids: list[int], o: Any, sp: SamplingParams) -> Completion:
+        from azr.policy.generation import cut_at_stop
+
+        text, _ = cut_at_stop(o.text, sp.stop)
+        lps = [d[t].logprob for t, d in zip(o.token_ids, o.logprobs or [], strict=False)]
+        return Completion(
+            prompt=prompt,
+            text=text,
+            prompt_token_ids=list(ids),
+            token_ids=list(o.token_ids),
+            logprobs=[float(x) for x in lps],
+            finish_reason="length" if o.finish_reason == "length" else "stop",
+        )
 
     def close(self) -> None:
         """Stop the engine and remove the weight files."""
