@@ -49,7 +49,15 @@ SCRIPT = textwrap.dedent(
                      for a, b in zip(c.logprobs, policy.token_logprobs(c))]
             return max(diffs)
 
+        out["syncs_at_start"] = len(gen.sync_seconds)
         rows = gen.generate(prompts, n=2, sampling=sp)
+        again = gen.generate(prompts, n=2, sampling=SamplingParams(
+            temperature=1.0, max_new_tokens=8, stop=(), seed=5))
+        out["seeded_repeat"] = [[c.token_ids for c in r] for r in again] == [
+            [c.token_ids for c in r]
+            for r in gen.generate(prompts, n=2, sampling=SamplingParams(
+                temperature=1.0, max_new_tokens=8, stop=(), seed=5))]
+        out["samples_differ"] = all(r[0].token_ids != r[1].token_ids for r in again)
         out["shape"] = [[len(c.token_ids), len(c.logprobs)] for r in rows for c in r]
         out["prompt_ids"] = all(c.prompt_token_ids == policy.encode(c.prompt)
                                 for r in rows for c in r)
@@ -65,8 +73,9 @@ SCRIPT = textwrap.dedent(
         out["gap_after"] = gap(rows)
         out["old_vs_new"] = max(abs(a - b) for c, lps in zip(old, old_lps)
                                 for a, b in zip(lps, policy.token_logprobs(c)))
-        out["syncs"] = len(gen.sync_seconds)
+        out["syncs"] = len(gen.sync_seconds) - out["syncs_at_start"]
         out["engine_pids"] = sorted(_children())
+        out["weights_dir"] = str(gen._dir)
         print(json.dumps(out), flush=True)
         time.sleep(600)  # the test kills us here
 
@@ -100,6 +109,9 @@ def test_engine_samples_the_learners_weights_and_dies_with_its_process(tmp_path)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert out["generator"] and out["prompt_ids"]
+    assert out["syncs_at_start"] == 1  # the learner's own weights, loaded after the start
+    # A call's seed repeats its samples; the n samples of one prompt differ.
+    assert out["seeded_repeat"] and out["samples_differ"]
     assert out["shape"] == [[8, 8]] * 4
     # The engine's log-probs are the torch model's, to bf16 precision, before and after new
     # weights, which moved the log-probs by far more than that.
@@ -112,3 +124,7 @@ def test_engine_samples_the_learners_weights_and_dies_with_its_process(tmp_path)
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not any(_alive(p) for p in pids), "the engine outlived the process that started it"
+    deadline = time.monotonic() + 10
+    while os.path.exists(out["weights_dir"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not os.path.exists(out["weights_dir"]), "the engine's weight files were left behind"

@@ -89,10 +89,11 @@ class EngineSettings:
 
 
 # Runs beside the engine: when the process that started it is gone (even by kill -9, which runs
-# no cleanup), it kills the engine's processes, which would otherwise live on holding GBs.
+# no cleanup), it kills the engine's processes, which would otherwise live on holding GBs, and
+# removes the weight files (in RAM when under /dev/shm).
 _WATCHDOG = """
-import os, signal, sys, time
-parent, pids = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]
+import os, shutil, signal, sys, time
+parent, folder, pids = int(sys.argv[1]), sys.argv[2], [int(p) for p in sys.argv[3:]]
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -106,6 +107,7 @@ for pid in pids:
         os.kill(pid, signal.SIGKILL)
     except OSError:
         pass
+shutil.rmtree(folder, ignore_errors=True)
 """
 
 
@@ -115,14 +117,16 @@ def _children() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
-def _watch(pids: set[int]) -> Any:
-    """Start the watchdog over `pids` (the engine's processes); None when there are none."""
+def _watch(pids: set[int], folder: Path) -> Any:
+    """Start the watchdog over `pids` (the engine's processes) and `folder` (the weight files);
+    None when there are no processes."""
     import subprocess
     import sys
 
     if not pids:
         return None
-    args = [sys.executable, "-c", _WATCHDOG, str(os.getpid()), *map(str, sorted(pids))]
+    args = [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(folder)]
+    args += [str(p) for p in sorted(pids)]
     return subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -270,7 +274,7 @@ class VLLMGenerator:
         libs = engine_preload() if self.device.type == "cpu" and s.preload else []
         with _preloaded(libs):
             llm = LLM(**kwargs)
-        self._watchdog = _watch(_children() - before)
+        self._watchdog = _watch(_children() - before, self._dir)
         return llm
 
     # ----- weights -----
