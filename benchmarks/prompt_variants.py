@@ -82,6 +82,33 @@ def _order_text(mode: str, fields: dict[str, str]) -> str:
     )
 
 
+def _fence_text(mode: str, fields: dict[str, str]) -> str:
+    """The training prompt with a closing line that spells out the answer block's lines."""
+    text = _training_text(mode, fields)
+    head = text[: text.rindex("Reply in this order")]
+    block, what = ("output", "the value") if mode == "output" else ("input", "the arguments")
+    return head + (
+        f"Reply in this order: your short reasoning, then </think>, then <answer>, then a line "
+        f"```{block}, then {what}, then a line ```, then </answer>. Nothing comes after "
+        "</answer>."
+    )
+
+
+def _two_examples_text(mode: str, fields: dict[str, str]) -> str:
+    """The training prompt showing two example tasks (deduction's default shows one)."""
+    from azr.tasks.model import Triplet
+    from azr.tasks.types import get
+
+    spec: Any = get("deduction" if mode == "output" else "abduction")
+    task = Triplet(fields["code"], fields["input"], fields["output"])
+    old = spec.examples_shown
+    spec.examples_shown = 2
+    try:
+        return _training_text(mode, fields) if task else ""
+    finally:
+        spec.examples_shown = old
+
+
 def _training_copies(mode: str) -> tuple[str, ...]:
     from azr.tasks.types import get
 
@@ -241,6 +268,8 @@ VARIANTS: dict[str, Variant] = {
     "direct": Variant("direct", reasoning=False),
     "training": Variant("training", True, _training_text, _training_copies),
     "training-order": Variant("training-order", True, _order_text, _training_copies),
+    "training-fence": Variant("training-fence", True, _fence_text, _training_copies),
+    "training-2ex": Variant("training-2ex", True, _two_examples_text, _training_copies),
     "ph-trace": Variant(
         "ph-trace",
         True,
