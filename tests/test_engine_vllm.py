@@ -62,12 +62,15 @@ SCRIPT = textwrap.dedent(
         out["prompt_ids"] = all(c.prompt_token_ids == policy.encode(c.prompt)
                                 for r in rows for c in r)
         out["gap_before"] = gap(rows)
-        # New weights: sharper logits (final norm x4). Not yet synced: the engine still serves
+        # New weights: sharper logits (final norm x4), moved embeddings. Not yet synced: the engine still serves
         # the old ones; generate() syncs first, as after an update.
         old = [c for r in rows for c in r]
         old_lps = [policy.token_logprobs(c) for c in old]
         with torch.no_grad():
-            policy.base_model().model.norm.weight.mul_(4.0)
+            base = policy.base_model().model
+            base.norm.weight.mul_(4.0)
+            # Tied input and output embeddings: the engine must serve the new ones both ways.
+            base.embed_tokens.weight.add_(0.05 * torch.randn_like(base.embed_tokens.weight))
         policy.weights_version += 1
         rows = gen.generate(prompts, n=2, sampling=sp)
         out["gap_after"] = gap(rows)
@@ -76,7 +79,7 @@ SCRIPT = textwrap.dedent(
         out["syncs"] = len(gen.sync_seconds) - out["syncs_at_start"]
         out["engine_pids"] = sorted(_children())
         out["weights_dir"] = str(gen._dir)
-        print(json.dumps(out), flush=True)
+        print("AZR-RESULT " + json.dumps(out), flush=True)
         time.sleep(600)  # the test kills us here
 
     if __name__ == "__main__":
@@ -102,9 +105,12 @@ def test_engine_samples_the_learners_weights_and_dies_with_its_process(tmp_path)
     )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line, "the engine check printed nothing"
-        out = json.loads(line)
+        out = None
+        for line in proc.stdout:  # vLLM may log to stdout too
+            if line.startswith("AZR-RESULT "):
+                out = json.loads(line.removeprefix("AZR-RESULT "))
+                break
+        assert out is not None, "the engine check printed no result"
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

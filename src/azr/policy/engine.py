@@ -83,7 +83,7 @@ class EngineSettings:
     dtype: str = "bfloat16"
     kv_cache_gb: float = 2.0  # CPU: the KV cache's RAM (VLLM_CPU_KVCACHE_SPACE)
     gpu_memory_utilization: float = 0.35  # CUDA: the engine's share, the learner has the rest
-    max_model_len: int | None = None  # None: the model's context, at most 32768
+    max_model_len: int | None = None  # None: the model's context, at most 8192
     enforce_eager: bool = False  # True skips torch.compile (faster start, slower decoding)
     preload: bool = True  # CPU: preload tcmalloc and Intel OpenMP into the engine when present
 
@@ -251,7 +251,7 @@ class VLLMGenerator:
         if self.settings.max_model_len is not None:
             return self.settings.max_model_len
         ctx = getattr(self.learner.base_model().config, "max_position_embeddings", 4096)
-        return int(min(ctx or 4096, 32768))
+        return int(min(ctx or 4096, 8192))
 
     def _start_engine(self, home: Path) -> Any:
         s = self.settings
@@ -267,6 +267,11 @@ class VLLMGenerator:
             enable_prefix_caching=True,
             max_model_len=self._max_model_len(),
             enforce_eager=s.enforce_eager,
+            # Whole prompts per step: a prompt split across steps makes vLLM rewind the
+            # request's seeded generator, which the CPU generator cannot ("CPU Generator does
+            # not use offset"), and per-request seeds are what makes sampling repeatable.
+            enable_chunked_prefill=False,
+            max_num_batched_tokens=self._max_model_len(),
         )
         if self.device.type == "cuda":
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
