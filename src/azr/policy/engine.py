@@ -12,11 +12,12 @@ What is exact and what is not: the engine's sampling numerics only decide *what*
 The update recomputes every log-prob with the torch model, so the policy gradient is the same
 function of the sampled tokens as with the embedded sampler; the engine's own log-probs are
 kept on each `Completion` only to report how far they are from the update's (the importance
-ratio diagnostics `update/engine_ratio_dev_*`).
+ratio diagnostics `update/sampler_ratio_dev_*`).
 
 Seeding: every sample is its own request with its own seed (derived from the call's seed, or
-the engine's seed and the call's number, and the sample's place), so what a request draws does
-not depend on what the engine batches it with; see docs/policy.md for what repeats.
+the run's seed, the learner's step and the call's number since the last sync, and the sample's
+place), so what a request draws does not depend on what the engine batches it with; see
+docs/policy.md for what repeats.
 """
 
 from __future__ import annotations
@@ -133,27 +134,20 @@ def _watch(pids: set[int], folder: Path) -> Any:
 # vLLM's CPU backend wants tcmalloc and Intel's OpenMP preloaded in its processes (it warns
 # otherwise). Where they are found they are preloaded into the engine's processes only: the
 # variable is set while the engine spawns them, then restored.
-_PRELOAD_CANDIDATES = (
-    (
-        "libtcmalloc",
-        (
-            "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
-            "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4",
-        ),
-    ),
-    ("libiomp", ()),  # searched under the interpreter's prefixes (the intel-openmp wheel)
+_TCMALLOC = (
+    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+    "/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4",
 )
 
 
 def engine_preload() -> list[str]:
-    """Libraries to preload into the engine's processes on a CPU (those present here)."""
+    """Libraries to preload into the engine's processes on a CPU (those present here):
+    tcmalloc from the OS, Intel OpenMP from the intel-openmp wheel under the interpreter."""
     import sys
 
-    found = []
-    for key, paths in _PRELOAD_CANDIDATES:
-        options = list(paths)
-        if key == "libiomp":
-            options = [str(Path(p) / "lib" / "libiomp5.so") for p in {sys.prefix, sys.base_prefix}]
+    iomp = [str(Path(p) / "lib" / "libiomp5.so") for p in {sys.prefix, sys.base_prefix}]
+    found: list[str] = []
+    for options in (_TCMALLOC, iomp):
         found += [p for p in options if Path(p).is_file()][:1]
     return found
 

@@ -75,6 +75,16 @@ def hf_config(cfg: TrainConfig) -> HFPolicyConfig:
     )
 
 
+def with_model(cfg: TrainConfig, **model_overrides: Any) -> TrainConfig:
+    """`cfg` with `model.*` values replaced (a TypeError names any key that is not one)."""
+    if not model_overrides:
+        return cfg
+    unknown = sorted(set(model_overrides) - set(type(cfg.model).model_fields))
+    if unknown:
+        raise TypeError(f"build_policy: not model settings: {', '.join(unknown)}")
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update=model_overrides)})
+
+
 def build_policy(cfg: TrainConfig, **model_overrides: Any) -> Policy:
     """The policy `cfg` names (torch is imported here, not at module import).
 
@@ -83,11 +93,7 @@ def build_policy(cfg: TrainConfig, **model_overrides: Any) -> Policy:
     """
     from azr.policy.hf import create_policy
 
-    if model_overrides:
-        unknown = sorted(set(model_overrides) - set(type(cfg.model).model_fields))
-        if unknown:
-            raise TypeError(f"build_policy: not model settings: {', '.join(unknown)}")
-        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update=model_overrides)})
+    cfg = with_model(cfg, **model_overrides)
     m = cfg.model
     # load_model resolves device "auto" (cuda when visible, else cpu).
     return create_policy(m.name, device=m.device, config=hf_config(cfg), dtype=m.dtype)
@@ -128,6 +134,15 @@ def build_generator(cfg: TrainConfig, policy: Policy, *, say: Any = None) -> Gen
     return VLLMGenerator(policy, settings)
 
 
+def close_both(generator: Generator, policy: Policy) -> None:
+    """Stop a separate generator (its engine processes), then release the policy."""
+    if generator is not policy:
+        close = getattr(generator, "close", None)
+        if close is not None:
+            close()
+    policy.close()
+
+
 class _Owned:
     """A generator that owns the policy under it: closing it closes both."""
 
@@ -139,10 +154,7 @@ class _Owned:
         self.sync_from = generator.sync_from
 
     def close(self) -> None:
-        close = getattr(self.generator, "close", None)
-        if close is not None and self.generator is not self.policy:
-            close()
-        self.policy.close()
+        close_both(self.generator, self.policy)
 
 
 def generator_for_model(name: str, device: str = "cpu", engine: str = "auto") -> Any:
@@ -150,14 +162,7 @@ def generator_for_model(name: str, device: str = "cpu", engine: str = "auto") ->
     sampler (`model.generator`); `close()` releases the engine and the policy."""
     import sys
 
-    cfg = TrainConfig()
-    cfg = cfg.model_copy(
-        update={
-            "model": cfg.model.model_copy(
-                update={"name": name, "device": device, "generator": engine}
-            )
-        }
-    )
+    cfg = with_model(TrainConfig(), name=name, device=device, generator=engine)
     policy = build_policy(cfg)
     try:
         generator = build_generator(

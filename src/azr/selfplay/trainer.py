@@ -74,13 +74,10 @@ def default_generator(cfg: TrainConfig, policy: Policy, progress: Progress) -> G
     return build_generator(cfg, policy, say=progress.info)
 
 
-def _close(generator: Generator, policy: Policy) -> None:
-    """Stop a separate generator (its engine process), then release the policy."""
-    if generator is not policy:
-        close = getattr(generator, "close", None)
-        if close is not None:
-            close()
-    policy.close()
+def _close_both(generator: Generator, policy: Policy) -> None:
+    from azr.policy.factory import close_both
+
+    close_both(generator, policy)
 
 
 @contextlib.contextmanager
@@ -158,7 +155,7 @@ def train(
             policy = (policy_factory or default_policy)(cfg)
             executor = stack.enter_context((executor_factory or default_executor)(cfg))
             generator = default_generator(cfg, policy, progress)
-            stack.callback(_close, generator, policy)
+            stack.callback(_close_both, generator, policy)
         except BaseException:
             if resume:
                 run.close()
