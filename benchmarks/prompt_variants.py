@@ -361,7 +361,7 @@ def solver_jobs(
                 sp = SamplingParams(
                     n=draws,
                     temperature=temp,
-                    top_p=1.0,
+                    top_p=args.top_p,
                     max_tokens=args.solver_max_tokens or bench.max_new_tokens,
                     stop=list(bench.stop(style)),
                     include_stop_str_in_output=True,
@@ -564,6 +564,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--modes", default="output,input", help="output (CRUXEval-O), input (-I)")
     ap.add_argument("--variants", default="direct,training", help=", ".join(VARIANTS))
     ap.add_argument("--temperatures", default="0,1", help="0 = greedy; 1 = training")
+    ap.add_argument("--top-p", type=float, default=1.0, help="solver nucleus (training: 1)")
     ap.add_argument("--samples", type=int, default=1, help="samples per problem when T > 0")
     ap.add_argument(
         "--solver-max-tokens", type=int, default=0, help="0: the benchmark's (azr eval's) 256"

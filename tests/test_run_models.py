@@ -104,6 +104,29 @@ def test_only_the_newest_checkpoint_keeps_optimizer_state(tmp_path: Path) -> Non
         run.close()
 
 
+def test_keep_every_keeps_milestone_checkpoints_beside_the_newest(tmp_path: Path) -> None:
+    from azr.config import resolve_config
+    from azr.rundir import RunDir, run_checkpoint
+
+    run = RunDir.create(tmp_path / "R", resolve_config("test"))
+    try:
+        for step in range(1, 8):
+            tmp = run.begin_checkpoint(step)
+            (tmp / "policy").mkdir()
+            (tmp / "policy" / "optimizer.pt").write_bytes(b"x" * 100)
+            (tmp / "policy" / "model.safetensors").write_bytes(b"w" * 50)
+            (tmp / "policy" / "policy.json").write_text("{}")
+            run.finish_checkpoint(step, tmp, keep=1, keep_every=3)
+        kept = sorted(p.name for p in (run.path / "checkpoints").iterdir())
+        assert kept == ["step-000003", "step-000006", "step-000007"]
+        assert [s for s, _ in run.store.checkpoints()] == [3, 6, 7]
+        assert not (run.checkpoint_dir(6) / "policy" / "optimizer.pt").exists()
+        assert (run.checkpoint_dir(7) / "policy" / "optimizer.pt").exists()
+    finally:
+        run.close()
+    assert run_checkpoint(f"{tmp_path / 'R'}@3") == run.checkpoint_dir(3) / "policy"
+
+
 def test_run_size_is_measured_and_readable(tmp_path: Path) -> None:
     from azr.commands.train_checks import dir_size, human_size
 

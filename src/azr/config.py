@@ -244,6 +244,12 @@ class RunConfig(_Section):
         description="newest checkpoints kept on disk; only the newest keeps the optimiser state "
         "(all that resume needs), older ones keep their weights for evaluation",
     )
+    keep_every: int = Field(
+        default=0,
+        ge=0,
+        description="also keep the checkpoint of every step that is a multiple of this (weights "
+        "only, for evaluating the run's progress, `RUN@STEP`); 0 = none",
+    )
     tensorboard: bool = Field(default=True, description="write TensorBoard events when installed")
 
 

@@ -219,8 +219,11 @@ class RunDir:
         tmp.mkdir(parents=True)
         return tmp
 
-    def finish_checkpoint(self, step: int, tmp: Path, keep: int) -> Path:
-        """Move a written checkpoint into place, record it, and prune old ones."""
+    def finish_checkpoint(self, step: int, tmp: Path, keep: int, keep_every: int = 0) -> Path:
+        """Move a written checkpoint into place, record it, and prune old ones.
+
+        The newest `keep` stay, and so does every step that is a multiple of `keep_every`
+        (milestones for evaluation; 0 = none)."""
         final = self.checkpoint_dir(step)
         if final.exists():
             shutil.rmtree(final)
@@ -228,6 +231,8 @@ class RunDir:
         _fsync_dir(final.parent)
         self.store.commit_checkpoint(step, str(final.relative_to(self.path)))
         for old_step, rel in self.store.checkpoints()[:-keep]:
+            if keep_every and old_step % keep_every == 0:
+                continue
             self.store.forget_checkpoint(old_step)
             shutil.rmtree(self.path / rel, ignore_errors=True)
         for _, rel in self.store.checkpoints()[:-1]:
@@ -289,6 +294,6 @@ def run_checkpoint(name: str) -> Path | None:
         kept = ", ".join(str(s) for s in sorted(found))
         raise UserError(
             f"run directory {run} has no checkpoint of step {step} (kept: {kept}; "
-            "run.keep_checkpoints sets how many are kept)"
+            "run.keep_checkpoints and run.keep_every set which are kept)"
         )
     return found[step]

@@ -262,7 +262,7 @@ def _commit(
         loop.policy.save(tmp / "policy")
         write_atomic(tmp / "loop_state.json", json.dumps({"step": step, **record}))
         crash_point("checkpoint-before-record", step)
-        run.finish_checkpoint(step, tmp, cfg.run.keep_checkpoints)
+        run.finish_checkpoint(step, tmp, cfg.run.keep_checkpoints, cfg.run.keep_every)
         metrics["time/checkpoint"] = round(time.perf_counter() - t0, 3)
     progress.step_done(step, cfg.run.steps, metrics)
     tb.log(step, metrics)
