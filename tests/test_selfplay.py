@@ -18,7 +18,7 @@ from azr.config import parse_assignment, resolve_config
 from azr.policy.scripted import ScriptedPolicy
 from azr.selfplay import train
 from azr.selfplay.progress import Progress
-from test_selfplay_helpers import fake_executor, fake_run_pairs, oracle_policy
+from test_selfplay_helpers import Oracle, fake_executor, fake_run_pairs, oracle_policy
 
 GROUPS = {(t, r) for t in ("deduction", "abduction", "induction") for r in ("proposer", "solver")}
 
@@ -245,3 +245,48 @@ def test_skip_zero_advantage_keeps_the_token_mean_denominator(
     assert batch.norm_tokens is not None and batch.norm_tokens > 0
     metrics = read_jsonl(tmp_path / "run" / "metrics.jsonl")
     assert metrics[0]["update/skipped_zero_advantage"] == 12.0
+
+
+class _NoCloseOracle:
+    """The oracle, but its solver replies end right after the answer's fence (no </answer>),
+    as Qwen2.5-Coder-0.5B often ends them with its end-of-sequence token."""
+
+    def __init__(self) -> None:
+        self.oracle = Oracle()
+
+    def __call__(self, prompt: str, k: int) -> str:
+        text = self.oracle(prompt, k)
+        if "Design a new Python" in prompt or "Here is a Python program. Write" in prompt:
+            return text
+        return text.removesuffix("</answer>")
+
+
+@pytest.mark.parametrize("closes", [True, False])
+def test_a_reply_ended_by_the_model_closes_its_answer(
+    tmp_path: Path, executor_factory: Any, closes: bool
+) -> None:
+    policy = ScriptedPolicy(_NoCloseOracle())
+    cfg = cfg_for(f"selfplay.end_closes_answer={str(closes).lower()}", steps=1)
+    run = tmp_path / "run"
+    train(
+        cfg,
+        run,
+        progress=Progress(quiet=True),
+        policy_factory=lambda _c: policy,
+        executor_factory=executor_factory,
+    )
+    (m,) = read_jsonl(run / "metrics.jsonl")
+    rates = [m[f"{t}/solver/format_rate"] for t in ("deduction", "abduction", "induction")]
+    if closes:
+        assert rates == [1.0, 1.0, 1.0]
+        assert all(m[f"{t}/solver/reward"] >= -0.5 for t in ("deduction", "abduction"))
+    else:
+        assert rates == [0.0, 0.0, 0.0]
+        assert all(m[f"{t}/solver/reward"] == -1.0 for t in ("deduction", "abduction"))
+    # What is stored and trained is the reply as written; only grading reads it closed.
+    samples = read_jsonl(run / "samples.jsonl")
+    assert all(
+        not s["completion"].rstrip().endswith("</answer>")
+        for s in samples
+        if s["purpose"] == "solve"
+    )

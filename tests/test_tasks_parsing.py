@@ -155,3 +155,26 @@ def test_strict_literals() -> None:
     assert not same_literal_text("1+1", "2")  # an expression is not a literal
     assert not same_literal_text("__import__('os')", "0")
     assert same_literal_text("set()", "set()") and literals_equal(parse_literal("-3"), -3)
+
+
+def test_end_of_reply_closes_an_open_answer_and_nothing_else() -> None:
+    from azr.tasks.parsing import close_answer_at_end
+
+    open_answer = "f adds one.</think>\n<answer>\n```output\n3\n```\n"
+    closed = close_answer_at_end(open_answer)
+    assert closed.endswith("```\n</answer>")
+    assert not parse_for(open_answer, "deduction", "solver").format_ok
+    parsed = parse_for(closed, "deduction", "solver")
+    assert parsed.format_ok and extract_solver_answer(parsed, "deduction") == "3"
+    # Written as it should be: unchanged.
+    whole = open_answer + "</answer>"
+    assert close_answer_at_end(whole) == whole
+    # Nothing else is relaxed: no </think>, an answer opened while thinking, two answers,
+    # or an open fence stay as they are and stay ill-formed.
+    for text in (
+        "f adds one.\n<answer>\n```output\n3\n```\n",
+        "<answer> maybe</think>\nso 3",
+        "x</think>\n<answer>\n```output\n3\n```\n<answer>\n```output\n4\n```\n",
+        "x</think>\n<answer>\n```output\n3\n",
+    ):
+        assert not parse_for(close_answer_at_end(text), "deduction", "solver").format_ok

@@ -192,6 +192,11 @@ class SelfPlayConfig(_Section):
         description="paper: Eq. 6 (format error -1, well formed but wrong/invalid -0.5, else the "
         "role reward); legacy: azr's earlier -1 / zero_reward_penalty scheme, for ablations",
     )
+    end_closes_answer: bool = Field(
+        default=True,
+        description="a reply the model ended itself (end-of-sequence, not the token limit) with "
+        "its <answer> still open counts as closed there; false: only a written </answer> closes",
+    )
     zero_reward_penalty: float = Field(
         default=0.0,
         ge=-1,

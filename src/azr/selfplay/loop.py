@@ -24,6 +24,7 @@ from azr.policy.base import (
     SamplingParams,
     UpdateBatch,
     UpdateSample,
+    takes_progress,
 )
 from azr.rewards import answer_reward, learnability_reward, proposer_reward
 from azr.selfplay.progress import PhaseTimer, Progress
@@ -142,7 +143,8 @@ class SelfPlay:
         return [items[int(i)] for i in idx]
 
     def generate(self, rollouts: Sequence[Rollout], max_new_tokens: int, label: str) -> None:
-        """Fill every rollout's completion with ONE batched generate call."""
+        """Fill every rollout's completion with ONE batched generate call, showing its progress
+        (responses done, elapsed, time left) while it runs."""
         if not rollouts:
             return
         s = self.cfg.sampling
@@ -152,11 +154,17 @@ class SelfPlay:
             max_new_tokens=max_new_tokens,
             seed=int(self.rng.integers(2**31 - 1)),
         )
+        prompts = [r.prompt for r in rollouts]
+        # Calls with the same token budget pace alike: the last one's pace is the next's estimate.
+        kind = f"max {max_new_tokens} tokens"
         with (
-            self.progress.phase(f"{label}: generating {len(rollouts)} responses"),
+            self.progress.generation(label, len(rollouts), kind) as report,
             self.timer.phase("generation"),
         ):
-            out = self.generator.generate([r.prompt for r in rollouts], n=1, sampling=params)
+            if takes_progress(self.generator):
+                out = self.generator.generate(prompts, n=1, sampling=params, progress=report)
+            else:
+                out = self.generator.generate(prompts, n=1, sampling=params)
         for r, comps in zip(rollouts, out, strict=True):
             r.completion = comps[0] if comps else Completion(prompt=r.prompt, text="")
 
@@ -168,7 +176,7 @@ class SelfPlay:
                 results = engine.validate_batch(
                     self.executor,
                     t,
-                    [p.text for p in group],
+                    [p.graded_text(self.cfg.selfplay.end_closes_answer) for p in group],
                     [p.context for p in group],
                     self.settings,
                 )
@@ -235,7 +243,10 @@ class SelfPlay:
 
     def grade(self, step: int, answers: Sequence[Rollout]) -> None:
         """Grade every answer in one sandbox batch and give it its solver reward."""
-        items = [(a.task_type, a.task, a.text) for a in answers if a.task is not None]
+        closes = self.cfg.selfplay.end_closes_answer
+        items = [
+            (a.task_type, a.task, a.graded_text(closes)) for a in answers if a.task is not None
+        ]
         with (
             self.progress.phase(f"step {step}: grading {len(items)} answers"),
             self.timer.phase("execution"),

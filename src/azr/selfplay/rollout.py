@@ -14,6 +14,7 @@ from typing import Any
 
 from azr.policy.base import Completion
 from azr.tasks.model import Role, Task, TaskType, Triplet
+from azr.tasks.parsing import close_answer_at_end
 from azr.tasks.types import TaskSpec, get
 
 
@@ -89,6 +90,15 @@ class Rollout:
     def text(self) -> str:
         """The completion text ('' before generation)."""
         return "" if self.completion is None else self.completion.text
+
+    def graded_text(self, end_closes_answer: bool = True) -> str:
+        """The text grading and validation read: with `end_closes_answer`, a reply the model
+        ended itself (finish reason "stop") has an open `<answer>` closed at its end."""
+        if self.completion is None:
+            return ""
+        if end_closes_answer and self.completion.finish_reason == "stop":
+            return close_answer_at_end(self.completion.text)
+        return self.completion.text
 
     @property
     def n_tokens(self) -> int:

@@ -112,6 +112,23 @@ def parse_completion(text: str, primed_think: bool = True) -> ParsedCompletion:
     )
 
 
+def close_answer_at_end(text: str) -> str:
+    """`text` with an open answer closed at its end, for a reply the model ended itself.
+
+    A model that writes its answer and then its end-of-sequence token has finished the answer
+    as surely as one that writes `</answer>` (which is a stop string: nothing can follow either).
+    Only a reply that ended by the model's own choice may be passed here, never one cut off by
+    the token limit. Nothing else is relaxed: the think block, the one answer block and every
+    fence must still be there, so a reply ending inside an open fence stays ill-formed.
+    """
+    if ANSWER_CLOSE in text or text.count(ANSWER_OPEN) != 1:
+        return text
+    t_close = text.find(THINK_CLOSE)
+    if t_close == -1 or text.find(ANSWER_OPEN) < t_close:
+        return text
+    return text.rstrip() + "\n" + ANSWER_CLOSE
+
+
 def check_required(
     parsed: ParsedCompletion, task_type: TaskType | str, role: Role | str
 ) -> ParsedCompletion:
