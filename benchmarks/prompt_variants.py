@@ -396,7 +396,7 @@ def score_solver(
 ) -> dict[str, Any]:
     """Official scoring, format, copy and truncation rates per (mode, variant, temperature)."""
     from azr.evaluate.cruxeval import CruxEval
-    from azr.tasks.parsing import parse_for
+    from azr.tasks.parsing import close_answer_at_end, parse_for
 
     groups: dict[tuple[str, str, float], list[int]] = {}
     for k, job in enumerate(jobs):
@@ -418,13 +418,16 @@ def score_solver(
         tt = "deduction" if mode == "output" else "abduction"
         n_gen = sum(len(g) for g in gens)
         correct = sum(sum(row) for row in passed)
-        fmt = copied = trunc = fmt_correct = 0
+        fmt = written = copied = trunc = fmt_correct = 0
         records = []
         for k, p, row, ok in zip(ks, probs, gens, passed, strict=True):
             for (raw, truncated), gen, good in zip(texts[k], row, ok, strict=True):
                 trunc += truncated
                 if v.reasoning:
-                    well_formed = parse_for(raw, tt, "solver").format_ok
+                    # As training grades: a reply the model ended itself closes an open answer.
+                    graded = raw if truncated else close_answer_at_end(raw)
+                    well_formed = parse_for(graded, tt, "solver").format_ok
+                    written += parse_for(raw, tt, "solver").format_ok
                     fmt += well_formed
                     fmt_correct += well_formed and good
                     answer = gen.removeprefix("f(").removesuffix(")") if mode == "input" else gen
@@ -443,7 +446,10 @@ def score_solver(
             "pass@1": correct / n_gen,
             "ci95_wilson_generations": wilson(correct, n_gen),
             "format_ok": fmt / n_gen if v.reasoning else None,
-            # What training rewards: well-formed (closed </answer>, required block) and correct.
+            # Well-formed as written (a closing </answer> written out, no end-of-reply rule).
+            "format_ok_written": written / n_gen if v.reasoning else None,
+            # What training rewards: well-formed (answer closed by </answer> or by the model's
+            # own end of reply, required block) and correct.
             "correct_and_well_formed": fmt_correct / n_gen if v.reasoning else None,
             "copy_rate": copied / n_gen if v.reasoning else None,
             "truncated": trunc / n_gen,
@@ -514,13 +520,16 @@ def score_proposers(
     executor: Any,
 ) -> dict[str, Any]:
     from azr.tasks.engine import validate_batch
+    from azr.tasks.parsing import close_answer_at_end
     from azr.tasks.types import ProposalSettings, get
 
     settings = ProposalSettings(references=1)
     by_type: dict[str, list[tuple[Any, str]]] = {}
     for (tt, ctx, _, _), row in zip(jobs, texts, strict=True):
-        for raw, _ in row:
-            by_type.setdefault(tt, []).append((ctx, raw))
+        for raw, truncated in row:
+            # As training validates: a reply the model ended itself closes an open answer.
+            text = raw if truncated else close_answer_at_end(raw)
+            by_type.setdefault(tt, []).append((ctx, text))
     out: dict[str, Any] = {}
     for tt, items in by_type.items():
         results = validate_batch(
@@ -578,8 +587,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--report", type=Path, nargs="+", help="print markdown tables of result files and exit"
     )
+    ap.add_argument(
+        "--rescore",
+        type=Path,
+        nargs="+",
+        help="print the well-formed rates of result files as written and with training's "
+        "end-of-reply rule, and exit",
+    )
     args = ap.parse_args(argv)
-    if args.out is None and not args.report:
+    if args.out is None and not (args.report or args.rescore):
         ap.error("--out is required")
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -597,7 +613,7 @@ def _pct(x: float) -> str:
 def report(paths: Sequence[Path]) -> str:
     """Markdown tables (solver, proposer) of result files, one row per measured group."""
     rows = [
-        "| file | benchmark | prompt | T | n | pass@1 % [95% CI] | well-formed % | "
+        "| file | benchmark | prompt | T | n | pass@1 % [95% CI] | well-formed % (as written) | "
         "well-formed and correct % | copies % | truncated % | paired vs direct (direct-only / "
         "prompt-only, McNemar p) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -620,6 +636,8 @@ def report(paths: Sequence[Path]) -> str:
             )
             opt = [v.get(k) for k in ("format_ok", "correct_and_well_formed", "copy_rate")]
             fmt, fc, cp = ("" if x is None else _pct(x) for x in opt)
+            if v.get("format_ok_written") is not None:
+                fmt += f" ({_pct(v['format_ok_written'])})"
             rows.append(
                 f"| {path.name} | {bench} | {v['variant']} | {v['temperature']:g} | "
                 f"{v['generations']} | {_pct(v['pass@1'])} [{_pct(lo)}, {_pct(hi)}] | {fmt} | "
@@ -634,10 +652,44 @@ def report(paths: Sequence[Path]) -> str:
     return "\n".join(rows) + "\n\n" + "\n".join(prop_rows)
 
 
+def rescore(paths: Sequence[Path]) -> str:
+    """Training's well-formed rate of saved answers, as written and with the end-of-reply rule
+    (a reply the model ended itself closes an open answer), with no generation."""
+    from azr.tasks.parsing import close_answer_at_end, parse_for
+
+    lines = []
+    for path in paths:
+        data = json.loads(path.read_text())
+        for key, v in data["solver"].items():
+            if not VARIANTS.get(v["variant"], VARIANTS["training"]).reasoning:
+                continue
+            tt = "deduction" if v["mode"] == "output" else "abduction"
+            n = ended = written = ended_ok = written_ok = 0
+            for rec in v["records"]:
+                for (raw, truncated), good in zip(rec["raw"], rec["passed"], strict=True):
+                    as_written = parse_for(raw, tt, "solver").format_ok
+                    closed = raw if truncated else close_answer_at_end(raw)
+                    with_rule = parse_for(closed, tt, "solver").format_ok
+                    n += 1
+                    written += as_written
+                    ended += with_rule
+                    written_ok += as_written and good
+                    ended_ok += with_rule and good
+            lines.append(
+                f"{path.name} {key}: n={n} pass@1 {_pct(v['pass@1'])} | well-formed as written "
+                f"{_pct(written / n)}, with the end-of-reply rule {_pct(ended / n)} | well-formed "
+                f"and correct {_pct(written_ok / n)} -> {_pct(ended_ok / n)}"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.report:
         print(report(args.report))
+        return
+    if args.rescore:
+        print(rescore(args.rescore))
         return
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
     from vllm import LLM
