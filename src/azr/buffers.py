@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 SCHEMA_VERSION = "1"
+SEED_STATE = "seed_state"  # meta key: how far an unfinished seeding got (committed rounds)
 
 
 class CorruptStore(Exception):
@@ -159,6 +160,27 @@ class TaskStore:
             self.db.execute(
                 "INSERT INTO steps (step, record) VALUES (?, ?)", (step, json.dumps(record))
             )
+            if step == 0:  # seeding is over: its round-by-round state is no longer needed
+                self.db.execute("DELETE FROM meta WHERE key=?", (SEED_STATE,))
+        return inserted
+
+    def commit_seed_round(
+        self,
+        new_tasks: Sequence[tuple[str, dict[str, Any]]],
+        record: dict[str, Any],
+        keys: Sequence[str] | None = None,
+    ) -> list[bool]:
+        """Insert one seeding round's tasks (as step 0) and record how far seeding got
+        (`seed_state`), in one transaction. Seeding's last round is `commit_step(0, ...)`."""
+        keys = _keys(new_tasks, keys)
+        with self.transaction():
+            inserted = [
+                self._insert(t, p, 0, k) for (t, p), k in zip(new_tasks, keys, strict=True)
+            ]
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (SEED_STATE, json.dumps(record)),
+            )
         return inserted
 
     def commit_checkpoint(self, step: int, path: str) -> None:
@@ -179,6 +201,8 @@ class TaskStore:
             self.db.execute("UPDATE tasks SET evicted_step=NULL WHERE evicted_step > ?", (step,))
             self.db.execute("DELETE FROM steps WHERE step > ?", (step,))
             self.db.execute("DELETE FROM checkpoints WHERE step > ?", (step,))
+            if step < 0:
+                self.db.execute("DELETE FROM meta WHERE key=?", (SEED_STATE,))
 
     # ----------------------------------------------------------------- reads
 
@@ -277,6 +301,14 @@ class TaskStore:
     def committed_steps(self) -> list[int]:
         """Steps with a record, ascending."""
         return [int(r[0]) for r in self.db.execute("SELECT step FROM steps ORDER BY step")]
+
+    def seed_state(self) -> dict[str, Any] | None:
+        """The record of the last seeding round committed while seeding is unfinished; None
+        before the first round and once seeding is over (step 0 recorded)."""
+        if self.step_record(0) is not None:
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (SEED_STATE,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
 
     def checkpoints(self) -> list[tuple[int, str]]:
         """(step, path) of recorded checkpoints, ascending."""

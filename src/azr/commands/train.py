@@ -40,6 +40,25 @@ def _overrides(
     return layers
 
 
+def _stopped(summary: Any, size: str) -> None:
+    """Ctrl-C ended the run after a finished step (or seeding round): say what was kept and how
+    to continue, and exit with status 130 as an interrupted command does."""
+    import sys
+
+    done = summary.last_step - summary.first_step + 1
+    trained = (
+        f"trained steps {summary.first_step}..{summary.last_step} ({done} this run)"
+        if done > 0
+        else "trained no steps"
+    )
+    print(
+        f"stopped by Ctrl-C after {summary.stopped} (saved); {trained} in "
+        f"{summary.seconds:.0f}s; run directory {summary.run_dir} ({size})"
+    )
+    print(f"continue with: azr train --run-dir {summary.run_dir} --resume", file=sys.stderr)
+    raise typer.Exit(130)
+
+
 def register(app: typer.Typer) -> None:
     """Add the command to the `azr` app."""
 
@@ -110,6 +129,7 @@ def register(app: typer.Typer) -> None:
         from azr.config import resolve_config
         from azr.deps import require_model_backend
         from azr.errors import UserError
+        from azr.interrupts import StopRequest
         from azr.selfplay import train
         from azr.selfplay.progress import Progress
         from azr.selfplay.trainer import default_executor
@@ -136,6 +156,9 @@ def register(app: typer.Typer) -> None:
             if run_dir is None:
                 run_dir = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         require_model_backend("azr train")
+        from azr.policy.models import check_model_name
+
+        check_model_name(cfg.model.name)  # a wrong name fails before the header names a run
         try:  # transformers' own bars (e.g. when saving checkpoints) would break up ours
             from transformers.utils import logging as hf_logging
 
@@ -144,19 +167,27 @@ def register(app: typer.Typer) -> None:
             pass
         progress = Progress(quiet=quiet)
         header = f"azr train: model {cfg.model.name} on {cfg.model.device}, run directory {run_dir}"
-        # Printed once the model and the sandbox are up, right before the run directory is
-        # created, so a wrong model name never announces a directory that will not exist.
+        # Printed once the sandbox is up (a second) and before the model loads (minutes the
+        # first time), so a missing sandbox never announces a directory that will not exist.
         executor = announcing_executor(default_executor, lambda: progress.info(header))
+        stop = StopRequest(progress.info)
         try:
             summary = train(
-                cfg, run_dir, resume=resume, progress=progress, executor_factory=executor
+                cfg,
+                run_dir,
+                resume=resume,
+                progress=progress,
+                executor_factory=executor,
+                stop=stop,
             )
         except KeyboardInterrupt:
             if is_run_dir(run_dir):
                 print(f"continue with: azr train --run-dir {run_dir} --resume", file=sys.stderr)
             raise
-        steps_done = max(0, summary.last_step - summary.first_step + 1)
         size = human_size(dir_size(summary.run_dir))
+        if summary.stopped:
+            _stopped(summary, size)
+        steps_done = max(0, summary.last_step - summary.first_step + 1)
         if steps_done == 0 and not resume:
             print(
                 f"seeded the buffers, trained no steps (--steps {summary.last_step}); run "

@@ -16,8 +16,9 @@ scripted test policy needs no deep-learning stack.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -46,6 +47,32 @@ class Completion:
     finish_reason: str = "stop"  # "stop" (hit a stop string or EOS) or "length"
 
 
+@dataclass(frozen=True)
+class GenerationProgress:
+    """How far one `generate` call has got, as a generator reports it while it runs."""
+
+    done: int  # responses finished
+    total: int  # responses asked for (prompts x n)
+    # The share of the call's worst case already done (every response running to
+    # max_new_tokens), for a generator that can tell (the embedded sampler, per decoding step);
+    # None for one that only sees finished responses (vLLM). The time left is then at most
+    # about elapsed * (1 - worst_case) / worst_case.
+    worst_case: float | None = None
+
+
+# Called from inside `generate` (in the calling thread) as responses finish; must be cheap.
+ProgressFn = Callable[[GenerationProgress], None]
+
+
+def takes_progress(generator: object) -> bool:
+    """Whether `generator.generate` accepts the `progress` keyword (every generator in azr
+    does; one written elsewhere may not, and is then called without it)."""
+    try:
+        return "progress" in inspect.signature(generator.generate).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 @dataclass
 class UpdateSample:
     """A completion with its scalar advantage (broadcast over its tokens)."""
@@ -70,9 +97,15 @@ class Generator(Protocol):
     """Samples completions; can be brought up to date with a learner's weights."""
 
     def generate(
-        self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
+        self,
+        prompts: Sequence[str],
+        n: int = 1,
+        sampling: SamplingParams | None = None,
+        *,
+        progress: ProgressFn | None = None,
     ) -> list[list[Completion]]:
-        """Sample `n` completions for each prompt, with token ids and log-probs."""
+        """Sample `n` completions for each prompt, with token ids and log-probs; `progress`,
+        when given, hears how many responses are done while the call runs."""
         ...
 
     def format_prompt(self, user_text: str) -> str:
@@ -111,9 +144,15 @@ class Policy(ABC):
 
     @abstractmethod
     def generate(
-        self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
+        self,
+        prompts: Sequence[str],
+        n: int = 1,
+        sampling: SamplingParams | None = None,
+        *,
+        progress: ProgressFn | None = None,
     ) -> list[list[Completion]]:
-        """Sample `n` completions for each prompt; result[i] holds prompt i's completions."""
+        """Sample `n` completions for each prompt; result[i] holds prompt i's completions;
+        `progress` (optional) is told how many are done as they finish."""
 
     @abstractmethod
     def update(self, batch: UpdateBatch) -> dict[str, float]:

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azr.errors import UserError
-from azr.policy.base import Completion, Learner, SamplingParams
+from azr.interrupts import sigint_blocked
+from azr.policy.base import Completion, GenerationProgress, Learner, ProgressFn, SamplingParams
 
 if TYPE_CHECKING:
     from azr.policy.hf import HFPolicy
@@ -190,6 +191,37 @@ def _sync_root(nbytes: int) -> Path:
     return Path(tempfile.gettempdir())
 
 
+class _FinishedRequests:
+    """Stands in for the tqdm bar vLLM's `LLM.generate(use_tqdm=callable)` updates once per
+    finished request: it passes the count on as `GenerationProgress` (no per-token work)."""
+
+    def __init__(self, progress: ProgressFn, total: int, **_: Any) -> None:
+        self.progress = progress
+        self.total = int(total)
+        self.n = 0
+        self.postfix = ""
+        self._t0 = time.perf_counter()
+
+    @classmethod
+    def factory(cls, progress: ProgressFn) -> Any:
+        """What `use_tqdm` takes: a callable that makes the bar."""
+        return lambda **kwargs: cls(progress, **kwargs)
+
+    @property
+    def format_dict(self) -> dict[str, float]:
+        return {"elapsed": max(1e-9, time.perf_counter() - self._t0)}
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.progress(GenerationProgress(self.n, self.total))
+
+    def refresh(self) -> None:
+        """Nothing to redraw."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class VLLMGenerator:
     """A `Generator` on a vLLM engine serving the current weights of an `HFPolicy` learner."""
 
@@ -287,7 +319,10 @@ class VLLMGenerator:
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
         before = _children()
         libs = engine_preload() if self.device.type == "cpu" and s.preload else []
-        with _preloaded(libs):
+        # The engine's processes start with SIGINT blocked: a Ctrl-C at the terminal reaches
+        # the whole process group, and the trainer finishes the step in flight on the first one
+        # (azr.interrupts), which needs the engine alive. close() and the watchdog stop it.
+        with _preloaded(libs), sigint_blocked():
             llm = LLM(**kwargs)
         self._watchdog = _watch(_children() - before, self._dir)
         return llm
@@ -346,9 +381,15 @@ class VLLMGenerator:
         )
 
     def generate(
-        self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
+        self,
+        prompts: Sequence[str],
+        n: int = 1,
+        sampling: SamplingParams | None = None,
+        *,
+        progress: ProgressFn | None = None,
     ) -> list[list[Completion]]:
-        """Sample `n` completions per prompt (token ids are the learner's tokenization)."""
+        """Sample `n` completions per prompt (token ids are the learner's tokenization);
+        `progress` hears as requests finish (vLLM's own progress hook, nothing per token)."""
         sp = sampling or SamplingParams()
         if not prompts:
             return []
@@ -367,7 +408,8 @@ class VLLMGenerator:
         rows = [(i, k) for i in range(len(prompts)) for k in range(n)]
         requests = [{"prompt_token_ids": encoded[i]} for i, _ in rows]
         params = [self._params(sp, (base * 7919 + i * n + k) % (2**31 - 1)) for i, k in rows]
-        outs = self.llm.generate(requests, params, use_tqdm=False)
+        bar: Any = False if progress is None else _FinishedRequests.factory(progress)
+        outs = self.llm.generate(requests, params, use_tqdm=bar)
         result: list[list[Completion]] = [[] for _ in prompts]
         for (i, _), out in zip(rows, outs, strict=True):
             result[i].append(self._completion(prompts[i], encoded[i], out.outputs[0], sp))

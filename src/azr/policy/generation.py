@@ -21,6 +21,8 @@ import torch
 
 # A row whose (token ids so far) completes a stop string -> True.
 StopFn = Callable[[list[int]], bool]
+# Told after every decoding step: (steps done, rows finished); must be cheap.
+StepFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -144,8 +146,10 @@ def sample_batch(
     generator: torch.Generator | None = None,
     stop_fn: StopFn | None = None,
     compact_fraction: float = 0.25,
+    on_step: StepFn | None = None,
 ) -> list[RowResult]:
-    """Sample continuations of every prompt row; one row per prompt (repeat prompts for n>1)."""
+    """Sample continuations of every prompt row; one row per prompt (repeat prompts for n>1).
+    `on_step(steps, finished rows)` is called after every decoding step."""
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
@@ -159,11 +163,13 @@ def sample_batch(
     live = [True] * len(rows)  # batch rows still generating
     ends = (set(eos_ids), stop_fn, max_new_tokens)
     pad = torch.tensor(pad_id, device=device)
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         logits = logits.float()
         nxt = pick_tokens(logits, temperature, top_p, generator)
         _take_tokens(nxt, logits, rows, live, results, ends)
         n_live = sum(live)
+        if on_step is not None:  # rows compacted away and rows no longer live are finished
+            on_step(step + 1, len(results) - n_live)
         if n_live == 0:
             break
         if len(rows) - n_live >= max(1, int(compact_fraction * len(rows))):

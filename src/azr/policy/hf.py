@@ -21,7 +21,15 @@ from typing import Any
 import torch
 
 from azr.policy import checkpoint
-from azr.policy.base import Completion, Policy, SamplingParams, UpdateBatch, UpdateSample
+from azr.policy.base import (
+    Completion,
+    GenerationProgress,
+    Policy,
+    ProgressFn,
+    SamplingParams,
+    UpdateBatch,
+    UpdateSample,
+)
 from azr.policy.generation import cut_at_stop, make_stop_fn, sample_batch
 from azr.policy.losses import clipped_surrogate, entropy_from_logits, k3_kl
 
@@ -231,9 +239,15 @@ class HFPolicy(Policy):
 
     # ----- generation -----
     def generate(
-        self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
+        self,
+        prompts: Sequence[str],
+        n: int = 1,
+        sampling: SamplingParams | None = None,
+        *,
+        progress: ProgressFn | None = None,
     ) -> list[list[Completion]]:
-        """Sample `n` completions per prompt; token ids and model log-probs come with each."""
+        """Sample `n` completions per prompt; token ids and model log-probs come with each.
+        `progress` hears after every decoding step (responses done, share of the worst case)."""
         sp = sampling or SamplingParams()
         encoded = [self.encode(p) for p in prompts]
         rows = [(i, k) for i in range(len(prompts)) for k in range(n)]
@@ -253,6 +267,7 @@ class HFPolicy(Policy):
         bs = max(1, self.config.gen_batch_size)
         for start in range(0, len(rows), bs):
             chunk = rows[start : start + bs]
+            on_step = _chunk_progress(progress, start, len(chunk), len(rows), sp.max_new_tokens)
             own = gen_model is self.model
             with self.autocast() if own else contextlib.nullcontext():
                 results = sample_batch(
@@ -265,6 +280,7 @@ class HFPolicy(Policy):
                     pad_id=self.pad_id,
                     generator=gen,
                     stop_fn=stop_fn,
+                    on_step=on_step,
                 )
             for (i, k), res in zip(chunk, results, strict=True):
                 text = self.tokenizer.decode(res.token_ids, skip_special_tokens=True)
@@ -591,6 +607,23 @@ class HFPolicy(Policy):
         self._ref_model = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
+
+
+def _chunk_progress(
+    progress: ProgressFn | None, start: int, size: int, total: int, max_new_tokens: int
+) -> Any:
+    """The per-step callback of one generation batch (rows start..start+size of total), as
+    `GenerationProgress`: rows before the batch are done; the worst case of a batch is every
+    row running to max_new_tokens."""
+    if progress is None:
+        return None
+    limit = max(1, max_new_tokens)
+
+    def on_step(steps: int, finished: int) -> None:
+        worst = (start + size * min(steps, limit) / limit) / max(1, total)
+        progress(GenerationProgress(start + finished, total, worst))
+
+    return on_step
 
 
 def _common_prefix(rows: list[list[int]]) -> int:

@@ -376,6 +376,42 @@ def _load_checkpoint(path: Path, device: str, dtype: torch.dtype):
     return _load_pretrained(path / "model", device, dtype)
 
 
+def check_model_name(name: str) -> None:
+    """Fail with the same one-line error as `load_model` when `name` cannot name a model,
+    without loading anything (so `azr train` names its run directory before the slow load)."""
+    key = ALIASES.get(name, name)
+    if key in ("smollm2-135m", "qwen2.5-coder-0.5b"):
+        return
+    if key.startswith("random:"):
+        arch = key[len("random:") :].partition("@")[0]
+        if arch not in RANDOM_ARCHS:
+            raise UserError(
+                f"unknown random architecture {arch!r}; known: {', '.join(RANDOM_ARCHS)}"
+            )
+        return
+    from azr.rundir import run_checkpoint
+
+    path = run_checkpoint(name) or Path(name).expanduser()
+    looks_like_path = _looks_like_path(name)
+    if path.exists() or (not looks_like_path and re.fullmatch(r"[\w.-]+/[\w.-]+", name)):
+        return
+    raise _not_a_model(name)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.endswith(".gguf") or os.sep * 2 in name
+
+
+def _not_a_model(name: str) -> UserError:
+    """The one-line error for a name that is no model: a missing path, or an unknown name."""
+    if _looks_like_path(name):
+        return UserError(f"model path {name!r} does not exist")
+    return UserError(
+        f"unknown model {name!r}; use one of {', '.join(KNOWN_NAMES)}, a local directory, "
+        "or a hub id like 'Qwen/Qwen2.5-0.5B-Instruct'"
+    )
+
+
 def load_model(name: str, device: str = "cpu", dtype: str | torch.dtype | None = None):
     """Load `(model, tokenizer)` by name, local directory, GGUF file or hub id (see module doc).
 
@@ -416,14 +452,7 @@ def load_model(name: str, device: str = "cpu", dtype: str | torch.dtype | None =
         if len(ggufs) == 1:
             return _load_pretrained(path, device, torch_dtype, gguf_file=ggufs[0].name)
         raise UserError(f"{path} has no config.json, no azr checkpoint and no single .gguf file")
-    looks_like_path = (
-        name.startswith((".", "/", "~")) or name.endswith(".gguf") or os.sep * 2 in name
-    )
-    if looks_like_path:
-        raise UserError(f"model path {name!r} does not exist")
-    if re.fullmatch(r"[\w.-]+/[\w.-]+", name):
+    looks_like_path = _looks_like_path(name)
+    if not looks_like_path and re.fullmatch(r"[\w.-]+/[\w.-]+", name):
         return _load_pretrained(name, device, torch_dtype)
-    raise UserError(
-        f"unknown model {name!r}; use one of {', '.join(KNOWN_NAMES)}, a local directory, "
-        "or a hub id like 'Qwen/Qwen2.5-0.5B-Instruct'"
-    )
+    raise _not_a_model(name)

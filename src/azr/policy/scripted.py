@@ -11,7 +11,14 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from azr.policy.base import Completion, Policy, SamplingParams, UpdateBatch
+from azr.policy.base import (
+    Completion,
+    GenerationProgress,
+    Policy,
+    ProgressFn,
+    SamplingParams,
+    UpdateBatch,
+)
 
 Script = Callable[[str, int], str] | Sequence[str]
 
@@ -43,9 +50,15 @@ class ScriptedPolicy(Policy):
         return self.script[self.calls % len(self.script)]
 
     def generate(
-        self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
+        self,
+        prompts: Sequence[str],
+        n: int = 1,
+        sampling: SamplingParams | None = None,
+        *,
+        progress: ProgressFn | None = None,
     ) -> list[list[Completion]]:
-        """Return `n` scripted completions per prompt (stop strings and length applied)."""
+        """Return `n` scripted completions per prompt (stop strings and length applied);
+        `progress` hears after every prompt."""
         sp = sampling or SamplingParams()
         out: list[list[Completion]] = []
         for prompt in prompts:
@@ -70,6 +83,8 @@ class ScriptedPolicy(Policy):
                     )
                 )
             out.append(row)
+            if progress is not None:
+                progress(GenerationProgress(len(out) * n, len(prompts) * n))
         return out
 
     def update(self, batch: UpdateBatch) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""One self-play step and the seeding phase (SPEC.md section 2), free of run-dir plumbing.
+"""One self-play step and the seeding phase (docs/algorithm.md, section 2), free of run-dir
+plumbing.
 
 A step, as `SelfPlay.step` reads top to bottom: propose (one prompt per task type x batch)
 -> validate in the sandbox -> build solver batches and n learnability attempts per valid
@@ -10,13 +11,15 @@ writes to disk: the step returns what the trainer commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from azr.buffers import TaskStore
 from azr.config import TrainConfig
+from azr.interrupts import signal_point
 from azr.policy.base import (
     Completion,
     Generator,
@@ -41,6 +44,17 @@ from azr.tasks.prompts import PromptRenderer
 from azr.tasks.types import ProposalSettings, get
 
 Pool = dict[str, list[Task]]  # tasks by type while seeding (the store is used in steps)
+
+
+@dataclass
+class SeedRound:
+    """What one seeding round adds to the buffers (round 0: the identity seeds)."""
+
+    number: int
+    new_tasks: list[NewTask]
+    rollouts: list[Rollout]  # its proposals, for samples.jsonl
+    last: bool  # seeding ends with this round
+    metrics: dict[str, Any] = field(default_factory=dict)  # the seeding report (last round)
 
 
 class SelfPlay:
@@ -319,6 +333,7 @@ class SelfPlay:
             self.progress.phase(f"step {step}: updating on {len(samples)} responses"),
             self.timer.phase("update"),
         ):
+            signal_point("update", step)  # test hook (AZR_SIGINT_AT)
             metrics = self.policy.update(UpdateBatch(samples, norm_tokens=norm))
         out = {f"update/{k}": float(v) for k, v in metrics.items()}
         out["update/skipped_zero_advantage"] = float(len(pairs) - len(samples))
@@ -343,37 +358,76 @@ class SelfPlay:
         ]
 
     def seed(self) -> StepResult:
-        """Propose without updates until every buffer holds `seed_buffer_size` distinct tasks
-        or `seed_max_rounds` rounds are spent; the identity seeds are always present."""
-        sp = self.cfg.selfplay
+        """All of seeding in memory (`seed_rounds` from the start), as one result."""
         result = StepResult()
+        for r in self.seed_rounds():
+            result.new_tasks.extend(r.new_tasks)
+            result.rollouts.extend(r.rollouts)
+            result.metrics = r.metrics
+        return result
+
+    def seed_rounds(self, after: int | None = None) -> Iterator[SeedRound]:
+        """Propose without updates until every buffer holds `seed_buffer_size` distinct tasks
+        or `seed_max_rounds` rounds are spent; the identity seeds (round 0) are always present.
+
+        Each round is yielded as soon as it is done, so the trainer can commit it; the last one
+        comes with `last` set and the seeding report. `after` continues seeding after that
+        committed round, with the tasks committed so far read back from the store."""
+        sp = self.cfg.selfplay
         pool: Pool = {t: [] for t in self.types}
         keys: set[tuple[str, str]] = set()
 
-        def add(new: NewTask) -> None:
-            if (new.task_type, new.key) not in keys:
-                keys.add((new.task_type, new.key))
-                pool.setdefault(new.task_type, []).append(new.task)
-                result.new_tasks.append(new)
+        def add(new: NewTask) -> bool:
+            if (new.task_type, new.key) in keys:
+                return False
+            keys.add((new.task_type, new.key))
+            pool.setdefault(new.task_type, []).append(new.task)
+            return True
 
-        for new in self.identity_seeds():
-            add(new)
-        rounds = 0
-        while rounds < sp.seed_max_rounds:
-            short = [t for t in self.types if len(pool[t]) < sp.seed_buffer_size]
-            if not short:
-                break
+        rounds = after or 0
+        if after is None:
+            seeds = [n for n in self.identity_seeds() if add(n)]
+            yield self._seed_round(0, seeds, [], pool)
+        else:
+            for t in self.types:
+                for stored in stored_tasks(self.store.all_tasks(t)):
+                    add(NewTask.of(t, stored))
+            if self._seeded(pool, rounds):  # nothing left (e.g. fewer rounds allowed now)
+                yield self._seed_round(rounds, [], [], pool)
+        while not self._seeded(pool, rounds):
             rounds += 1
-            props = self.propose(f"0:r{rounds}", short, pool, Purpose.SEED)
-            max_new = self.cfg.sampling.proposer_max_new_tokens
-            self.generate(props, max_new, f"seeding round {rounds}")
-            self.validate(props)
+            props = self._seed_proposals(rounds, pool)
+            new: list[NewTask] = []
             for p in props:
                 if p.task is not None and len(pool[p.task_type]) < sp.seed_buffer_size:
-                    add(NewTask(p.task_type, p.task, p.key))
-            result.rollouts.extend(props)
-        result.metrics = self._seed_report(rounds, pool)
-        return result
+                    found = NewTask(p.task_type, p.task, p.key)
+                    if add(found):
+                        new.append(found)
+            yield self._seed_round(rounds, new, props, pool)
+
+    def _seeded(self, pool: Pool, rounds: int) -> bool:
+        """Whether seeding is over: every buffer full, or every round spent."""
+        sp = self.cfg.selfplay
+        full = all(len(pool[t]) >= sp.seed_buffer_size for t in self.types)
+        return full or rounds >= sp.seed_max_rounds
+
+    def _seed_proposals(self, rounds: int, pool: Pool) -> list[Rollout]:
+        """One seeding round's proposals for the types still short, generated and validated."""
+        sp = self.cfg.selfplay
+        short = [t for t in self.types if len(pool[t]) < sp.seed_buffer_size]
+        props = self.propose(f"0:r{rounds}", short, pool, Purpose.SEED)
+        label = f"seeding round {rounds} (of at most {sp.seed_max_rounds})"
+        signal_point("seed-round", rounds)  # test hook (AZR_SIGINT_AT)
+        self.generate(props, self.cfg.sampling.proposer_max_new_tokens, label)
+        self.validate(props)
+        return props
+
+    def _seed_round(
+        self, number: int, new: list[NewTask], rollouts: list[Rollout], pool: Pool
+    ) -> SeedRound:
+        last = self._seeded(pool, number)
+        report = self._seed_report(number, pool) if last else {}
+        return SeedRound(number, new, rollouts, last, report)
 
     def _seed_report(self, rounds: int, pool: Pool) -> dict[str, Any]:
         target = self.cfg.selfplay.seed_buffer_size

@@ -7,10 +7,17 @@ Durability protocol (see docs/training.md):
    (with the JSONL byte lengths and the loop's RNG state);
 4. every `checkpoint_every` steps the policy is saved to a temporary directory, renamed into
    place, and recorded in SQLite: that step becomes *durable*.
-On `--resume`, everything after the last durable step is rolled back (tasks, evictions, step
-records, log lines, stray checkpoint directories), the policy and RNG are restored from it, and
-training continues with the next step. A crash at any instant therefore loses no committed step
-and repeats none in the logs; steps after the last checkpoint are recomputed.
+Seeding (step 0) commits round by round in the same way: each round's samples, then one
+transaction with its tasks and the seeding state (log lengths, RNG); its last round records
+step 0. On `--resume`, everything after the last durable step (or, while seeding, after the
+last committed round) is rolled back (tasks, evictions, step records, log lines, stray
+checkpoint directories), the policy and RNG are restored from it, and training continues. A
+crash at any instant therefore loses no committed step and repeats none in the logs; steps
+after the last checkpoint are recomputed.
+
+Ctrl-C (`azr.interrupts.StopRequest`, when `train` is given one): the first finishes the step
+or seeding round in flight, commits and checkpoints it, and stops; a second stops at once,
+like a crash.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from azr.config import TrainConfig
+from azr.interrupts import StopRequest
 from azr.policy.base import Generator, Learner, Policy
 from azr.rundir import METRICS, SAMPLES, RunDir, write_atomic
 from azr.selfplay.loop import SelfPlay
@@ -57,6 +65,7 @@ class RunSummary:
     first_step: int
     last_step: int
     seconds: float
+    stopped: str = ""  # set when Ctrl-C stopped the run early: what was finished ("step 3")
 
 
 def default_policy(cfg: TrainConfig) -> Policy:
@@ -95,20 +104,28 @@ def default_executor(cfg: TrainConfig) -> Iterator[Any]:
 
 
 class _TensorBoard:
-    """Optional TensorBoard writer; silently absent when tensorboard is not installed."""
+    """Optional TensorBoard writer; silently absent when tensorboard is not installed. The
+    events file is opened at the first step logged, so a run stopped before any step leaves
+    no empty one behind."""
 
     def __init__(self, directory: Path, enabled: bool) -> None:
+        self.directory = directory
+        self.enabled = enabled
         self.writer: Any = None
-        if enabled:
+
+    def _open(self) -> Any:
+        if self.writer is None and self.enabled:
+            self.enabled = False  # one try
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(directory))
+                self.writer = SummaryWriter(str(self.directory))
             except Exception:
                 self.writer = None
+        return self.writer
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
-        if self.writer is None:
+        if self._open() is None:
             return
         for key, value in metrics.items():
             if isinstance(value, (int, float)) and key != "step":
@@ -121,12 +138,18 @@ class _TensorBoard:
 
 
 def prepare_resume(run: RunDir) -> int:
-    """Roll a run directory back to its last durable step and return that step (-1: none)."""
+    """Roll a run directory back to its last durable step and return that step (-1: none);
+    while seeding is unfinished, back to its last committed round (whose tasks stay)."""
     store = run.store
     durable = store.durable_step()
-    record = store.step_record(durable) if durable >= 0 else None
-    offsets = (record or {}).get("offsets", {METRICS: 0, SAMPLES: 0})
-    store.rollback_to(durable)
+    seeding = store.seed_state() if durable < 0 else None
+    if seeding is not None:
+        offsets = seeding["offsets"]
+        store.rollback_to(0)  # the committed rounds are step 0's tasks
+    else:
+        record = store.step_record(durable) if durable >= 0 else None
+        offsets = (record or {}).get("offsets", {METRICS: 0, SAMPLES: 0})
+        store.rollback_to(durable)
     run.truncate_logs(offsets)
     run.remove_stale_checkpoints()
     return durable
@@ -140,8 +163,10 @@ def train(
     progress: Progress | None = None,
     policy_factory: PolicyFactory | None = None,
     executor_factory: Callable[[TrainConfig], contextlib.AbstractContextManager[Any]] | None = None,
+    stop: StopRequest | None = None,
 ) -> RunSummary:
-    """Run (or resume) self-play in `run_dir` until step `cfg.run.steps`."""
+    """Run (or resume) self-play in `run_dir` until step `cfg.run.steps`. With `stop`, the
+    first Ctrl-C ends the run after the step in flight (see the module doc)."""
     progress = progress or Progress()
     t_start = time.perf_counter()
     # Everything that can fail on user input (run dir, model, sandbox) fails before anything
@@ -152,8 +177,10 @@ def train(
         RunDir.check_new(run_dir)
     with contextlib.ExitStack() as stack:
         try:
-            policy = (policy_factory or default_policy)(cfg)
+            # The sandbox first: it starts in a second, and the caller's announcement of the
+            # run directory (azr train's header) then comes before the slow model load.
             executor = stack.enter_context((executor_factory or default_executor)(cfg))
+            policy = (policy_factory or default_policy)(cfg)
             generator = default_generator(cfg, policy, progress)
             stack.callback(_close_both, generator, policy)
         except BaseException:
@@ -167,8 +194,11 @@ def train(
             loop = SelfPlay(
                 cfg, policy, executor, run.store, start.rng, progress, generator=generator
             )
-            first = run_steps(loop, run, start.durable, cfg, progress)
-            return RunSummary(run.path, first, cfg.run.steps, time.perf_counter() - t_start)
+            first = run_steps(loop, run, start.durable, cfg, progress, stop)
+            seconds = time.perf_counter() - t_start
+            if stop is not None and stop.stopped:
+                return RunSummary(run.path, first, stop.last_step, seconds, stop.stopped)
+            return RunSummary(run.path, first, cfg.run.steps, seconds)
         finally:
             run.close()
 
@@ -189,15 +219,18 @@ def restore(
     """Roll a resumed run back to its last durable step and restore the loop's RNG and the
     policy from it; a new run starts from the seed."""
     durable = -1
+    rng = np.random.default_rng(cfg.run.seed)
     if resume:
         durable = prepare_resume(run)
         run.save_config(cfg)
-        progress.info(
-            f"resuming {run.path} after step {durable}"
-            if durable >= 0
-            else f"resuming {run.path} from the start (seeding never finished)"
-        )
-    rng = np.random.default_rng(cfg.run.seed)
+        seeding = run.store.seed_state() if durable < 0 else None
+        if durable >= 0:
+            progress.info(f"resuming {run.path} after step {durable}")
+        elif seeding is not None:
+            rng.bit_generator.state = seeding["rng"]
+            progress.info(f"resuming {run.path}: seeding continues after round {seeding['round']}")
+        else:
+            progress.info(f"resuming {run.path} from the start (no seeding round was committed)")
     loaded = False
     if durable >= 0:
         record = run.store.step_record(durable) or {}
@@ -210,30 +243,67 @@ def restore(
 
 
 def run_steps(
-    loop: SelfPlay, run: RunDir, durable: int, cfg: TrainConfig, progress: Progress
+    loop: SelfPlay,
+    run: RunDir,
+    durable: int,
+    cfg: TrainConfig,
+    progress: Progress,
+    stop: StopRequest | None = None,
 ) -> int:
-    """Seed (when nothing is durable yet), then every step up to `cfg.run.steps`, each
-    committed durably; returns the first step this call ran."""
-    tb = _TensorBoard(run.path / "tb", cfg.run.tensorboard)
-    if durable < 0:
-        _seed(loop, run, progress)
-    first = max(durable, 0) + 1
-    for step in range(first, cfg.run.steps + 1):
-        result = loop.step(step)
-        _commit(loop, run, step, result, cfg, progress, tb)
-    tb.close()
+    """Seed (until seeding is over), then every step up to `cfg.run.steps`, each committed
+    durably; returns the first step this call ran. With `stop`, SIGINT is handled by it: after
+    a first Ctrl-C the run stops once the step (or seeding round) in flight is saved."""
+    with stop.installed() if stop is not None else contextlib.nullcontext():
+        tb = _TensorBoard(run.path / "tb", cfg.run.tensorboard)
+        try:
+            first = max(durable, 0) + 1
+            if durable < 0 and not _seed(loop, run, progress, stop):
+                return first
+            for step in range(first, cfg.run.steps + 1):
+                if stop is not None:
+                    stop.doing = f"step {step}"
+                result = loop.step(step)
+                saved = _commit(loop, run, step, result, cfg, progress, tb)
+                if stop is not None and stop.requested and step < cfg.run.steps:
+                    if not saved:
+                        _checkpoint(loop, run, step, cfg)
+                    stop.finish(f"step {step}", step)
+                    progress.info(f"stopped after step {step}: committed and checkpointed")
+                    break
+        finally:
+            tb.close()
     return first
 
 
-def _seed(loop: SelfPlay, run: RunDir, progress: Progress) -> None:
-    progress.info("seeding the buffers from the identity triplet (no updates)")
-    result = loop.seed()
-    run.append(SAMPLES, [r.record(0) for r in result.rollouts])
-    crash_point("seed-before-commit", 0)
-    record = {"offsets": run.offsets(), "rng": loop.rng.bit_generator.state, **result.metrics}
-    _store_step(run, 0, result, record)
+def _seed(loop: SelfPlay, run: RunDir, progress: Progress, stop: StopRequest | None) -> bool:
+    """Seed round by round, committing each; False when Ctrl-C stopped it after a round."""
+    state = run.store.seed_state()
+    after = None if state is None else int(state["round"])
+    if after is None:
+        progress.info("seeding the buffers from the identity triplet (no updates)")
+    for rnd in loop.seed_rounds(after):
+        run.append(SAMPLES, [r.record(0) for r in rnd.rollouts])
+        crash_point("seed-before-commit", rnd.number)
+        record: dict[str, Any] = {"offsets": run.offsets(), "rng": loop.rng.bit_generator.state}
+        new = rnd.new_tasks
+        if rnd.last:
+            _store_step(run, 0, StepResult(new_tasks=new), {**record, **rnd.metrics})
+        else:
+            tasks = [(n.task_type, n.payload) for n in new]
+            run.store.commit_seed_round(
+                tasks, {**record, "round": rnd.number}, [n.key for n in new]
+            )
+        crash_point("seed-after-commit", rnd.number)
+        if stop is not None and stop.requested:
+            what = "seeding" if rnd.last else f"seeding round {rnd.number}"
+            stop.finish(what, 0)
+            progress.info(f"stopped after {what}: committed")
+            return False
+        if stop is not None:
+            stop.doing = f"seeding round {rnd.number + 1}"
     sizes = run.store.sizes()
     progress.info("seeded: " + ", ".join(f"{t} {n}" for t, n in sizes.items()) + " tasks")
+    return True
 
 
 def _commit(
@@ -244,8 +314,9 @@ def _commit(
     cfg: TrainConfig,
     progress: Progress,
     tb: _TensorBoard,
-) -> None:
-    """Write a finished step durably (logs, one SQLite transaction, maybe a checkpoint)."""
+) -> bool:
+    """Write a finished step durably (logs, one SQLite transaction, maybe a checkpoint);
+    returns whether it was checkpointed."""
     metrics: dict[str, Any] = {"step": step, **result.metrics, **_buffer_metrics(run, result)}
     metrics.update(loop.timer.summary())
     run.append(SAMPLES, [r.record(step) for r in result.rollouts])
@@ -255,17 +326,25 @@ def _commit(
     record = {"offsets": run.offsets(), "rng": loop.rng.bit_generator.state}
     _store_step(run, step, result, record)
     crash_point("step-after-commit", step)
-    if step % cfg.run.checkpoint_every == 0 or step == cfg.run.steps:
+    saved = step % cfg.run.checkpoint_every == 0 or step == cfg.run.steps
+    if saved:
         t0 = time.perf_counter()
-        tmp = run.begin_checkpoint(step)
-        (tmp / "policy").mkdir()
-        loop.policy.save(tmp / "policy")
-        write_atomic(tmp / "loop_state.json", json.dumps({"step": step, **record}))
-        crash_point("checkpoint-before-record", step)
-        run.finish_checkpoint(step, tmp, cfg.run.keep_checkpoints, cfg.run.keep_every)
+        _checkpoint(loop, run, step, cfg)
         metrics["time/checkpoint"] = round(time.perf_counter() - t0, 3)
     progress.step_done(step, cfg.run.steps, metrics)
     tb.log(step, metrics)
+    return saved
+
+
+def _checkpoint(loop: SelfPlay, run: RunDir, step: int, cfg: TrainConfig) -> None:
+    """Save the policy and the loop state of committed step `step`: it becomes durable."""
+    record = run.store.step_record(step) or {}
+    tmp = run.begin_checkpoint(step)
+    (tmp / "policy").mkdir()
+    loop.policy.save(tmp / "policy")
+    write_atomic(tmp / "loop_state.json", json.dumps({"step": step, **record}))
+    crash_point("checkpoint-before-record", step)
+    run.finish_checkpoint(step, tmp, cfg.run.keep_checkpoints, cfg.run.keep_every)
 
 
 def _store_step(run: RunDir, step: int, result: StepResult, record: dict[str, Any]) -> None:
