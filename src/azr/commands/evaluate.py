@@ -46,6 +46,11 @@ def _emit(results: list[Any], out: Path | None) -> None:
             print(f"azr: wrote {key}: {path}", file=sys.stderr)
     for res in results:
         print(json.dumps(summary_line(res)), flush=True)
+    from azr.evaluate.paired import against_first
+
+    for pair in against_first(results):
+        # Several models: each later one against the first on the same problems.
+        print(json.dumps({"paired": pair.to_dict()}), flush=True)
 
 
 @eval_app.callback(invoke_without_command=True)

@@ -188,7 +188,10 @@ def slug(text: str) -> str:
 
 
 def write_outputs(out_dir: Path, results: Sequence[BenchmarkResult]) -> dict[str, Path]:
-    """Write `<model>__<benchmark>.jsonl`, `summary.json` and `passk.png`; return their paths."""
+    """Write `<model>__<benchmark>.jsonl`, `summary.json` (with the paired comparison of
+    every later model against the first) and `passk.png`; return their paths."""
+    from azr.evaluate.paired import against_first
+
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     for res in results:
@@ -206,7 +209,8 @@ def write_outputs(out_dir: Path, results: Sequence[BenchmarkResult]) -> dict[str
                 "per_problem": str(paths[f"{r.model}/{r.benchmark}"].name),
             }
             for r in results
-        ]
+        ],
+        "paired": [p.to_dict() for p in against_first(results)],
     }
     summary_path = out_dir / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
