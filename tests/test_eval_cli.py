@@ -190,6 +190,11 @@ def test_run_eval_with_two_policies_writes_everything(tmp_path: Path, data_file:
     summary = json.loads(paths["summary"].read_text())
     assert [r["model"] for r in summary["results"]] == ["good", "bad"]
     assert set(summary["results"][0]["curve"]) == {"1", "2", "3", "4"}
+    # The later model against the first, on the same problems (4 samples: paired bootstrap).
+    (paired,) = summary["paired"]
+    assert (paired["first"], paired["second"], paired["problems"]) == ("good", "bad", 2)
+    assert (paired["first_only"], paired["second_only"]) == (1, 0)
+    assert paired["diff"] == pytest.approx(-0.25) and paired["test"] == "paired-bootstrap"
 
 
 def test_greedy_samples_once_and_repeats(data_file: Path) -> None:
