@@ -236,3 +236,52 @@ def test_scoring_sandbox_isolation_is_a_choice(
         run_score("cruxeval-o", gens, data=data_file)
     result = run_score("cruxeval-o", gens, data=data_file, isolation="none")
     assert result.pass_at_k[1] == 1.0
+
+
+def test_sample_draws_a_fixed_random_subset(tmp_path: Path) -> None:
+    import random
+
+    from azr.evaluate.app import load_problems
+    from azr.evaluate.problems import get_benchmark
+
+    path = tmp_path / "crux.jsonl"
+    rows = [
+        {"id": f"sample_{i}", "code": "def f(x):\n    return x", "input": str(i), "output": str(i)}
+        for i in range(30)
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    bench = get_benchmark("cruxeval-o")
+    picked = load_problems(bench, path, None, None, subset=7, subset_seed=16)
+    expected = sorted(random.Random(16).sample(range(30), 7))  # as prompt_variants draws
+    assert [p.id for p in picked] == [f"sample_{i}" for i in expected]
+    again = load_problems(bench, path, None, None, subset=7, subset_seed=16)
+    assert [p.id for p in again] == [p.id for p in picked]
+    other = load_problems(bench, path, None, None, subset=7, subset_seed=1)
+    assert [p.id for p in other] != [p.id for p in picked]
+    with pytest.raises(ValueError, match="has 30 problems"):
+        load_problems(bench, path, None, None, subset=31)
+
+
+def test_cli_sample_and_limit_conflict(data_file: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "azr.cli",
+            "eval",
+            "-m",
+            "tiny-random",
+            "-b",
+            "cruxeval-o",
+            "--data",
+            str(data_file),
+            "--sample",
+            "1",
+            "--limit",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "--sample and --limit" in proc.stderr and "Traceback" not in proc.stderr

@@ -77,6 +77,17 @@ def eval_main(
     limit: Annotated[
         int | None, typer.Option("--limit", help="Evaluate only the first N problems.")
     ] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample",
+            help="Evaluate N problems drawn at random (with --sample-seed; the same N for every "
+            "model), e.g. a fixed subset for comparing checkpoints.",
+        ),
+    ] = None,
+    sample_seed: Annotated[
+        int, typer.Option("--sample-seed", help="Seed of the --sample draw.")
+    ] = 16,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Directory for per-problem JSONL, summary and plot."),
@@ -147,6 +158,10 @@ def eval_main(
         raise UserError(f"--engine must be one of: {', '.join(ENGINES)}")
     if batch_size is not None and batch_size < 1:
         raise UserError("--batch-size must be >= 1")
+    if sample is not None and sample < 1:
+        raise UserError("--sample must be >= 1")
+    if sample is not None and limit is not None:
+        raise UserError("--sample and --limit both choose the problems: give one")
     if prompt_style not in PROMPT_STYLES:
         raise UserError(f"--prompt-style must be one of: {', '.join(PROMPT_STYLES)}")
     from azr.deps import quiet_transformers, require_model_backend
@@ -173,6 +188,8 @@ def eval_main(
             settings,
             k_text=k,
             limit=limit,
+            subset=sample,
+            subset_seed=sample_seed,
             data=_data_map(data, benchmark),
             scoring=scoring,
             device=device,

@@ -7,6 +7,7 @@ Kept apart from the typer layer so scripts and tests can call `run_eval` / `run_
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -67,14 +68,25 @@ def load_problems(
     limit: int | None,
     workers: int | None,
     isolation: str = "auto",
+    subset: int | None = None,
+    subset_seed: int = 16,
 ) -> list[Problem]:
-    """Load (and, where needed, prepare in the sandbox) a benchmark's problems."""
+    """Load (and, where needed, prepare in the sandbox) a benchmark's problems: all, the first
+    `limit`, or `subset` of them drawn at random with `subset_seed` (kept in file order; the
+    draw is `random.Random(subset_seed).sample(range(len(all)), subset)`)."""
     problems = benchmark.load(data, limit)
     if type(benchmark).prepare is not Benchmark.prepare:
         with maybe_executor(benchmark, workers, isolation) as ex:
             problems = benchmark.prepare(problems, ex)
     if not problems:
         raise ValueError(f"benchmark {benchmark.name} has no problems to evaluate")
+    if subset is not None:
+        if subset > len(problems):
+            raise ValueError(
+                f"--sample {subset}: benchmark {benchmark.name} has {len(problems)} problems"
+            )
+        chosen = sorted(random.Random(subset_seed).sample(range(len(problems)), subset))
+        problems = [problems[i] for i in chosen]
     return problems
 
 
@@ -107,6 +119,8 @@ def run_eval(
     *,
     k_text: str | None = None,
     limit: int | None = None,
+    subset: int | None = None,
+    subset_seed: int = 16,
     data: dict[str, Path] | None = None,
     scoring: str | None = None,
     device: str = "cpu",
@@ -124,7 +138,9 @@ def run_eval(
     for b in benches:
         b.check_scoring(chosen[b.name])
     problem_sets = {
-        b.name: load_problems(b, (data or {}).get(b.name), limit, workers, isolation)
+        b.name: load_problems(
+            b, (data or {}).get(b.name), limit, workers, isolation, subset, subset_seed
+        )
         for b in benches
     }
     results: list[BenchmarkResult] = []
