@@ -214,7 +214,12 @@ def eval_score(
         ),
     ],
     data: Annotated[
-        Path | None, typer.Option("--data", help="Benchmark data file (default: bundled).")
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Benchmark data file (CRUXEval is not shipped: this, or $AZR_CRUXEVAL; "
+            "the others read their installed packages).",
+        ),
     ] = None,
     k: Annotated[
         str | None,
@@ -259,4 +264,6 @@ def eval_score(
 
 def register(app: typer.Typer) -> None:
     """Add the `eval` group (with its `score` subcommand) to the `azr` app."""
-    app.add_typer(eval_app, name="eval")
+    app.add_typer(
+        eval_app, name="eval", short_help="pass@k of models on benchmarks (official scoring)."
+    )

@@ -1,4 +1,5 @@
-"""`azr grade`: grade solver completions (SPEC.md section 5) from JSONL, one result per line."""
+"""`azr grade`: grade solver completions (docs/algorithm.md, section 5) from JSONL, one result
+per line."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from azr.commands import ISOLATION_HELP, check_isolation
+from azr.commands import ISOLATION_HELP, PlainUsage, check_isolation
 
 # Lines are graded in chunks, one sandbox batch per chunk, so the progress bar moves.
 CHUNK = 256
@@ -32,6 +33,8 @@ def _load(path: Path) -> tuple[list[dict[str, Any] | None], list[tuple[Any, Any,
         raise UserError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
+    if not lines:
+        raise UserError(f"{path} is empty: no JSONL lines to grade")
     results: list[dict[str, Any] | None] = []
     items: list[tuple[Any, Any, Any, str]] = []
     for line in lines:
@@ -64,9 +67,14 @@ def _load(path: Path) -> tuple[list[dict[str, Any] | None], list[tuple[Any, Any,
 def register(app: typer.Typer) -> None:
     """Add the command to the `azr` app."""
 
-    @app.command("grade")
+    @app.command(
+        "grade", cls=PlainUsage, short_help="Grade solver completions against their tasks."
+    )
     def grade(
-        file: Annotated[Path, typer.Argument(help="JSONL: id, task_type, the task, completion.")],
+        file: Annotated[
+            Path,
+            typer.Argument(metavar="FILE", help="JSONL: id, task_type, the task, completion."),
+        ],
         out: Annotated[
             Path | None, typer.Option("--out", help="Write results here, not stdout.")
         ] = None,
@@ -113,9 +121,10 @@ def register(app: typer.Typer) -> None:
         needs_sandbox = any(get(tt).grading_runs_code for _, tt, _, _ in items)
         executor = _make_executor(workers, timeout, isolation) if needs_sandbox else None
         try:
-            with RichProgress(
-                console=_stderr_console(), transient=True, disable=not items
-            ) as progress:
+            console = _stderr_console()
+            # A bar only on a terminal: elsewhere it would leave a blank line on stderr.
+            quiet = not items or not console.is_terminal
+            with RichProgress(console=console, transient=True, disable=quiet) as progress:
                 bar = progress.add_task("grading", total=len(items))
                 for start in range(0, len(items), CHUNK):
                     chunk = items[start : start + CHUNK]

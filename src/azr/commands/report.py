@@ -8,13 +8,20 @@ from typing import Annotated
 
 import typer
 
+from azr.commands import PlainUsage
+
 
 def register(app: typer.Typer) -> None:
     """Add the command to the `azr` app."""
 
-    @app.command("report")
+    @app.command(
+        "report", cls=PlainUsage, short_help="Write RUN_DIR/report.html: plots, tables, samples."
+    )
     def report(
-        run_dir: Annotated[Path, typer.Argument(help="A run directory written by `azr train`.")],
+        run_dir: Annotated[
+            Path,
+            typer.Argument(metavar="RUN_DIR", help="A run directory written by `azr train`."),
+        ],
         out: Annotated[
             Path | None,
             typer.Option("--out", help="Write the HTML here (default RUN_DIR/report.html)."),

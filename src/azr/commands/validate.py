@@ -1,4 +1,5 @@
-"""`azr validate`: proposal validation (SPEC.md section 4) of a JSONL file, one result per line."""
+"""`azr validate`: proposal validation (docs/algorithm.md, section 4) of a JSONL file, one result
+per line."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from azr.commands import ISOLATION_HELP, check_isolation
+from azr.commands import ISOLATION_HELP, PlainUsage, check_isolation
 
 # Lines are validated in chunks so the progress bar moves; each chunk is one executor call.
 CHUNK = 512
@@ -37,6 +38,8 @@ def load_lines(
         raise UserError(f"{path} is a directory, not a JSONL file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {exc}") from None
+    if not lines:
+        raise UserError(f"{path} is empty: no JSONL lines to validate")
     results: list[dict[str, Any] | None] = []
     items: list[tuple[int, str, str, str | None]] = []
     for line in lines:
@@ -70,10 +73,17 @@ def load_lines(
 def register(app: typer.Typer) -> None:
     """Add the command to the `azr` app."""
 
-    @app.command("validate")
+    @app.command(
+        "validate",
+        cls=PlainUsage,
+        short_help="Validate proposals (program + input) in the sandbox.",
+    )
     def validate(
         file: Annotated[
-            Path, typer.Argument(help="JSONL: program (or code), input, optional output and id.")
+            Path,
+            typer.Argument(
+                metavar="FILE", help="JSONL: program (or code), input, optional output and id."
+            ),
         ],
         out: Annotated[
             Path | None, typer.Option("--out", help="Write results here, not stdout.")
@@ -113,7 +123,9 @@ def register(app: typer.Typer) -> None:
         executor = Executor(config) if items else None  # SandboxUnavailable is a UserError
         try:
             console = Console(stderr=True)
-            with RichProgress(console=console, transient=True, disable=not items) as progress:
+            # A bar only on a terminal: elsewhere it would leave a blank line on stderr.
+            quiet = not items or not console.is_terminal
+            with RichProgress(console=console, transient=True, disable=quiet) as progress:
                 bar = progress.add_task("validating", total=len(items))
                 for start in range(0, len(items), CHUNK):
                     chunk = items[start : start + CHUNK]

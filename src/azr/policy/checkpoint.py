@@ -13,6 +13,7 @@ Layout of a checkpoint directory:
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,19 @@ def save_state(state: TrainState, directory: Path) -> None:
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save(rng, directory / "rng.pt")
     (directory / "rng.json").write_text(json.dumps(_rng_json()))
+    _ordinary_modes(directory)
     meta = {"format": FORMAT, "lora": state.lora, **state.meta}
     (directory / CHECKPOINT_META).write_text(json.dumps(meta, indent=1))
+
+
+def _ordinary_modes(directory: Path) -> None:
+    """Give every file the mode a new file gets here (0644 under the usual umask): peft writes
+    its adapter through a private temporary file, which keeps 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in directory.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o666 & ~umask)
 
 
 def _read_safetensors_dir(path: Path) -> dict[str, torch.Tensor]:

@@ -109,6 +109,11 @@ def _finish(ax: Any, ylabel: str, *, legend: bool = True) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    lo, hi = ax.get_xlim()
+    if hi - lo < 1:  # one step (its dodged points only): show that step, not 0.945..1.05
+        step = round((lo + hi) / 2)
+        ax.set_xlim(step - 0.5, step + 0.5)
+        ax.set_xticks([step])
     if legend and ax.get_legend_handles_labels()[0]:
         # Beside the plot, never over its lines (savefig's tight bbox keeps it in the image).
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
