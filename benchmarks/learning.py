@@ -11,7 +11,8 @@
     python3 benchmarks/learning.py report --out study/ --run runs/q
 
 The training run itself is plain `azr train --preset cpu-qwen --run-dir runs/q` (resumable);
-keep its checkpoints with `--set run.keep_checkpoints=100`.
+keep milestone checkpoints with `--set run.keep_every=10`. Sampling goes through the
+inference engine training uses (vLLM when installed; `--engine hf` for the embedded sampler).
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ def log(msg: str) -> None:
     print(f"learning: {msg}", file=sys.stderr, flush=True)
 
 
-def _policy(cfg: Any, model: str) -> Any:
-    from azr.policy.factory import build_policy
+def _policy(cfg: Any, model: str, engine: str = "auto") -> Any:
+    """What samples `model` (a name, run directory, RUN@N or checkpoint): the inference engine
+    training uses (vLLM when installed) or the embedded sampler, on the preset's weights;
+    `close()` releases it."""
+    from azr.policy.factory import generator_for_model
 
-    # Evaluation only samples: no fresh LoRA adapters around the (merged) weights.
-    return build_policy(cfg, name=model, device="cpu", lora_rank=0)
+    return generator_for_model(model, device="cpu", engine=engine)
 
 
 def _executor(cfg: Any) -> Any:
@@ -70,9 +73,12 @@ def cmd_heldout(args: argparse.Namespace, cfg: Any) -> None:
     target = out / "heldout.jsonl"
     if target.exists():
         sys.exit(f"learning: error: {target} exists (the held-out set is built once per study)")
-    policy = _policy(cfg, args.model or cfg.model.name)
-    with _executor(cfg) as ex:
-        rows = build_heldout(cfg, policy, ex, args.per_type, args.rounds)
+    policy = _policy(cfg, args.model or cfg.model.name, args.engine)
+    try:
+        with _executor(cfg) as ex:
+            rows = build_heldout(cfg, policy, ex, args.per_type, args.rounds)
+    finally:
+        policy.close()
     target.write_text("".join(json.dumps(r) + "\n" for r in rows))
     counts = {t: sum(r["task_type"] == t for r in rows) for t in TYPES}
     log(f"held-out tasks written to {target}: {counts}")
@@ -88,11 +94,14 @@ def cmd_eval(args: argparse.Namespace, cfg: Any) -> None:
             "data/cruxeval.jsonl, MIT: github.com/facebookresearch/cruxeval)"
         )
     crux = load_cruxeval(crux_path, args.crux_limit)
-    policy = _policy(cfg, args.model)
-    with _executor(cfg) as ex:
-        res = evaluate(
-            cfg, policy, ex, heldout, crux, n=args.n, proposals_per_type=args.proposals, log=log
-        )
+    policy = _policy(cfg, args.model, args.engine)
+    try:
+        with _executor(cfg) as ex:
+            res = evaluate(
+                cfg, policy, ex, heldout, crux, n=args.n, proposals_per_type=args.proposals, log=log
+            )
+    finally:
+        policy.close()
     res.update(label=args.label, model=args.model, step=args.step)
     (out / f"eval-{args.label}.json").write_text(json.dumps(res, indent=1))
     log(f"{args.label}: {res['seconds']} s; " + _line(res))
@@ -225,6 +234,7 @@ def main() -> None:
     ap.add_argument("--crux-limit", type=int, default=30)
     ap.add_argument("--cruxeval", help="CRUXEval jsonl (or $AZR_CRUXEVAL)")
     ap.add_argument("--run", help="run directory, for the training-reward plot")
+    ap.add_argument("--engine", default="auto", help="what samples: auto, vllm or hf")
     args = ap.parse_args()
     cfg = resolve_config(args.preset, None, [parse_assignment(s) for s in args.sets])
     {"heldout": cmd_heldout, "eval": cmd_eval, "report": cmd_report}[args.command](args, cfg)

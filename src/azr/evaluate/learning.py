@@ -122,8 +122,13 @@ def _solver_part(
     """Sample n answers per item, grade them in one batch, and count per set."""
     prompts = [sp.render(get(tt).solver_prompt(task)) for _, tt, task in items]
     outs = sp.generator.generate(prompts, n=n, sampling=params)
+    from azr.selfplay.rollout import graded_text
+
+    closes = sp.cfg.selfplay.end_closes_answer  # graded as training grades
     flat = [
-        (tt, task, c.text) for (_, tt, task), comps in zip(items, outs, strict=True) for c in comps
+        (tt, task, graded_text(c, closes))
+        for (_, tt, task), comps in zip(items, outs, strict=True)
+        for c in comps
     ]
     grades = engine.grade_mixed(executor, flat)
     counts: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
@@ -170,6 +175,7 @@ def _proposer_part(
     """Proposer prompts whose context tasks are drawn (with a fixed seed) from the held-out
     tasks; format, validity and worked-example copies per type."""
     from azr.selfplay.records import as_triplet
+    from azr.selfplay.rollout import graded_text
 
     rng = np.random.default_rng(seed)
     triplets = [x for tasks in by_type.values() for x in tasks if isinstance(x, Triplet)]
@@ -189,7 +195,7 @@ def _proposer_part(
         idx = [i for i, p in enumerate(prompts) if p[0] == spec.name]
         if not idx:
             continue
-        texts = [outs[i][0].text for i in idx]
+        texts = [graded_text(outs[i][0], sp.cfg.selfplay.end_closes_answer) for i in idx]
         res = engine.validate_batch(
             executor, spec.name, texts, [prompts[i][2] for i in idx], sp.settings
         )

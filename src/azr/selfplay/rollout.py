@@ -50,6 +50,15 @@ class NewTask:
         return cls(tt, task, get(tt).dedup_key(task.to_dict()))
 
 
+def graded_text(completion: Completion, end_closes_answer: bool = True) -> str:
+    """What grading and validation read of a completion: with `end_closes_answer`, a reply the
+    model ended itself (finish reason "stop", not the token limit) has an open `<answer>`
+    closed at its end (`selfplay.end_closes_answer`); otherwise the text as written."""
+    if end_closes_answer and completion.finish_reason == "stop":
+        return close_answer_at_end(completion.text)
+    return completion.text
+
+
 @dataclass
 class Rollout:
     """One prompt and its response, and everything the logs and the update need about it.
@@ -92,13 +101,8 @@ class Rollout:
         return "" if self.completion is None else self.completion.text
 
     def graded_text(self, end_closes_answer: bool = True) -> str:
-        """The text grading and validation read: with `end_closes_answer`, a reply the model
-        ended itself (finish reason "stop") has an open `<answer>` closed at its end."""
-        if self.completion is None:
-            return ""
-        if end_closes_answer and self.completion.finish_reason == "stop":
-            return close_answer_at_end(self.completion.text)
-        return self.completion.text
+        """The text grading and validation read (see `graded_text`)."""
+        return "" if self.completion is None else graded_text(self.completion, end_closes_answer)
 
     @property
     def n_tokens(self) -> int:
