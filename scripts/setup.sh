@@ -39,7 +39,7 @@ CUDA_PACKAGES='import json, sys
 report = json.load(open(sys.argv[1]))
 names = sorted(i["metadata"]["name"].lower() for i in report.get("install", []))
 print(" ".join(n for n in names if n.startswith(("nvidia-", "cuda-", "triton"))))'
-torch_version() { "$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null || true; }
+torch_version() { "$PY" -W ignore -c 'import torch; print(torch.__version__)' 2>/dev/null || true; }
 installed=$(torch_version)
 if [ "${installed%%+*}" = "$TORCH" ]; then
   echo "setup: keeping the installed torch $installed" >&2
@@ -65,7 +65,7 @@ else
   rm -f "$pip_log"
 fi
 TORCH_PIN=$(torch_version)
-"$PY" -c 'import torch
+"$PY" -W ignore -c 'import torch
 build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU"
 print(f"setup: torch {torch.__version__} ({build} build)")' >&2
 # The main install keeps exactly that torch (an installed requirement is not fetched again).
