@@ -17,7 +17,7 @@ try:  # typer >= 0.22 carries its own copy of click
 except ImportError:  # pragma: no cover - older typer uses the click package
     from click import exceptions as _click_exc  # type: ignore[no-redef]
 
-from azr.commands import bench, evaluate, grade, report, train, validate
+from azr.commands import bench, evaluate, export, grade, report, train, validate
 
 app = typer.Typer(
     name="azr",
@@ -50,7 +50,7 @@ def _root(
     """Absolute Zero self-play: propose and solve Python reasoning tasks, verified in a sandbox."""
 
 
-for module in (train, validate, grade, evaluate, report, bench):
+for module in (train, validate, grade, evaluate, report, export, bench):
     module.register(app)
 
 
