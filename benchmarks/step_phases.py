@@ -61,6 +61,11 @@ def main() -> None:
             sum(v for k, v in m.items() if k.endswith("/response_tokens")) / 6, 1
         ),
         "generator": cfg.model.generator,
+        # The update against the matmul limit: positions read, estimated work and its rate.
+        **{
+            f"update_{k}": m.get(f"update/{k}")
+            for k in ("read_nograd", "read_grad", "sequence_tokens", "gflop", "gflop_per_s")
+        },
         "sampler_ratio_dev_mean": m.get("update/sampler_ratio_dev_mean"),
         "sampler_ratio_dev_max": m.get("update/sampler_ratio_dev_max"),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),

@@ -326,3 +326,31 @@ def test_identical_prompts_are_prefilled_once_with_the_same_result(policy: HFPol
     for res in three:
         assert res.token_ids == one[0].token_ids
         assert res.logprobs == pytest.approx(one[0].logprobs, abs=1e-5)
+
+
+@pytest.mark.parametrize("prompt_grad", [True, False])
+def test_update_reports_what_it_read_and_its_matmul_work(prompt_grad: bool) -> None:
+    pol = tiny(prompt_grad=prompt_grad, micro_batch_size=2)
+    prompts = [PROMPTS[0], "Predict the input of f where f adds one and returns 5."]
+    rows = pol.generate(prompts, n=2, sampling=SamplingParams(6, seed=1))
+    comps = [c for row in rows for c in row if c.token_ids][:2]
+    assert len(comps) == 2
+    m = pol.update(UpdateBatch([UpdateSample(c, 1.0) for c in comps]))
+    own = sum(len(c.prompt_token_ids) + len(c.token_ids) for c in comps)
+    assert m["sequence_tokens"] == own
+    done = sum(len(c.token_ids) for c in comps)
+    if prompt_grad:  # one padded micro-batch of both whole sequences, all with gradient
+        width = max(len(c.prompt_token_ids) + len(c.token_ids) for c in comps)
+        assert (m["read_nograd"], m["read_grad"]) == (0, 2 * width)
+    else:  # the prompts (but their last token) without gradient, then the completion columns
+        heads = [len(c.prompt_token_ids) - 1 for c in comps]
+        assert m["read_nograd"] >= max(heads) and m["read_nograd"] <= sum(heads) + max(heads)
+        assert m["read_grad"] == 2 * max(len(c.token_ids) for c in comps)
+    base = pol.base_model()
+    emb = base.get_input_embeddings().weight.numel()
+    weights = sum(p.numel() for p in base.parameters())
+    tied = base.config.tie_word_embeddings
+    body = weights - emb - (0 if tied else emb)
+    expected = (2 * body * m["read_nograd"] + 6 * body * m["read_grad"] + 6 * emb * done) / 1e9
+    assert m["gflop"] == pytest.approx(expected)
+    assert m["gflop_per_s"] == pytest.approx(m["gflop"] / m["time_s"])

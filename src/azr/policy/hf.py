@@ -479,8 +479,12 @@ class HFPolicy(Policy):
         # With a separate generation copy the recorded log-probs come from other arithmetic:
         # the ratio is taken against the update's own log-probs (1 at this on-policy step).
         recorded = self._gen_model is None and self.own_logprobs
+        reads = [0, 0]  # positions run through the model: without gradient, with gradient
         for mb in self._micro_batches(samples, by_prompt=split):
             t = self._split_tensors(mb) if split else self._tensors(mb)
+            if split:
+                reads[0] += t["pre_ids"].shape[1] + t["r_ids"].numel()
+            reads[1] += t["ids"].numel()
             if not recorded:
                 t["sampler"], t["old"] = t["old"], torch.full_like(t["old"], float("nan"))
             self._accumulate(t, total, sums, devs)
@@ -500,15 +504,44 @@ class HFPolicy(Policy):
             metrics["sampler_ratio_dev_max"] = float(dev.max())
         if cfg.kl_coef <= 0:
             metrics.pop("kl")
+        elapsed = time.perf_counter() - t0
+        useful = sum(
+            len(s.completion.prompt_token_ids) + len(s.completion.token_ids) for s in samples
+        )
+        completion = sum(len(s.completion.token_ids) for s in samples)
+        work = self._update_gflop(reads[0], reads[1], completion)
         metrics.update(
             grad_norm=float(grad_norm),
             tokens=float(total),
             samples=float(len(samples)),
             skipped=0.0 if finite else 1.0,
             lr=float(self.optimizer.param_groups[0]["lr"]),
-            time_s=time.perf_counter() - t0,
+            time_s=elapsed,
+            # What the update computed, to hold against the matmul limit: positions read
+            # without / with gradient (padding included) against the sequences' own tokens,
+            # and the matmul work they cost (an estimate, see `_update_gflop`).
+            read_nograd=float(reads[0]),
+            read_grad=float(reads[1]),
+            sequence_tokens=float(useful),
+            gflop=work,
+            gflop_per_s=work / elapsed if elapsed > 0 else 0.0,
         )
         return metrics
+
+    def _update_gflop(self, nograd: int, grad: int, completion: int) -> float:
+        """Matmul work of an update in GFLOP: 2 x (weights used per position) per position
+        read without gradient, 6 x per position with gradient (forward and backward), the
+        output layer only where logits are taken (the completion tokens). Attention scores
+        and elementwise work are left out (small beside the weights at these lengths)."""
+        base = self.base_model()
+        emb = base.get_input_embeddings().weight
+        # LoRA factors are left out (rank 16: 2 % of the weights); a tied head is counted once.
+        weights = sum(p.numel() for n, p in base.named_parameters() if "lora_" not in n)
+        head = emb.numel()  # the output layer has the embedding's shape (tied or not)
+        body = weights - emb.numel()
+        if getattr(base.config, "tie_word_embeddings", False) is False:
+            body -= head  # an untied output layer is counted apart, below
+        return (2.0 * body * nograd + 6.0 * body * grad + 6.0 * head * completion) / 1e9
 
     def _update_samples(self, batch: UpdateBatch) -> tuple[list[UpdateSample], int]:
         """The samples with tokens (prompt ids filled in) and the token count to divide by."""
