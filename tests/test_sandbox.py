@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from azr.sandbox import ExecRequest, Executor, SandboxConfig, SandboxUnavailable
+from azr.sandbox import ExecRequest, ExecResult, Executor, SandboxConfig, SandboxUnavailable
 
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 pytestmark = needs_bwrap
@@ -146,6 +146,40 @@ def test_determinism_uses_two_hash_seeds(ex: Executor) -> None:
     assert _one(ex, "def f(x):\n    return hash('abc') % 1000")[0] == "nondeterministic"
     # the same program without the check is fine
     assert _one(ex, "def f(x):\n    return hash('abc') % 1000", det=False)[0] == "ok"
+
+
+def test_an_exception_type_that_depends_on_the_hash_seed_is_nondeterministic(
+    ex: Executor,
+) -> None:
+    # hash('a') is even under PYTHONHASHSEED 11 and odd under 22 (the default hash seeds), so
+    # this program raises KeyError under one and ValueError under the other.
+    assert ex.config.hash_seeds == (11, 22)
+    program = "def f(x):\n    raise (KeyError if hash('a') % 2 else ValueError)(x)"
+    status, _ = _one(ex, program)
+    assert status == "nondeterministic"
+    [res] = ex.run([ExecRequest(program, "f(1)", True)])
+    assert res.error in (
+        "KeyError under one hash seed, ValueError under the other",
+        "ValueError under one hash seed, KeyError under the other",
+    )
+    assert _one(ex, program, det=False)[0] == "error"  # one interpreter: just an error
+    # A fixed exception type whose message prints a set stays an error.
+    stable = "def f(x):\n    raise ValueError(str({'a', 'b', 'c', 'd', 'e', 'f'}))"
+    assert _one(ex, stable)[0] == "error"
+
+
+def test_combine_compares_exception_types() -> None:
+    from azr.sandbox._run_state import combine
+
+    key = ExecResult("error", None, "KeyError: 'a'", 0.1)
+    value = ExecResult("error", None, "ValueError: 'b'", 0.2)
+    mixed = combine(key, value)
+    assert mixed.status == "nondeterministic"
+    assert mixed.error == "KeyError under one hash seed, ValueError under the other"
+    same_type = combine(key, ExecResult("error", None, "KeyError: 'z'", 0.1))
+    assert same_type.status == "error" and same_type.error == "KeyError: 'a'"
+    bare = combine(ExecResult("error", None, "StopIteration", 0.1), value)
+    assert bare.status == "nondeterministic"
 
 
 def test_timeout_is_enforced_and_pool_continues(ex: Executor) -> None:

@@ -170,7 +170,21 @@ def combine(a: ExecResult, b: ExecResult) -> ExecResult:
     if a.status != b.status:
         detail = f"{a.status} under one hash seed, {b.status} under the other"
         return ExecResult("nondeterministic", None, detail, elapsed)
+    if a.status == "error" and _exception_name(a.error) != _exception_name(b.error):
+        # Which exception a program raises is part of its outcome: one that depends on the
+        # hash seed is as nondeterministic as a value that does. (Messages may differ: they
+        # can print a set or a dict; the type is what an answer about the error names.)
+        detail = (
+            f"{_exception_name(a.error)} under one hash seed, "
+            f"{_exception_name(b.error)} under the other"
+        )
+        return ExecResult("nondeterministic", None, detail, elapsed)
     return ExecResult(a.status, None, a.error, elapsed)
+
+
+def _exception_name(error: str | None) -> str:
+    """The exception's class name from an "error" result's text ("Name: message" or "Name")."""
+    return (error or "").split(":", 1)[0].strip()
 
 
 # A fast, exact test for the common outputs: scalar tokens (with the escapes `repr` writes) are
