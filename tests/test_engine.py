@@ -7,6 +7,7 @@ import copy
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,38 @@ def test_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         engine.resolve_engine("vllm", "qwen2.5-coder-0.5b")
     with pytest.raises(UserError, match="unknown generator"):
         engine.resolve_engine("tgi", "qwen2.5-coder-0.5b")
+
+
+def test_a_run_of_a_random_model_is_sampled_by_the_embedded_sampler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from azr.config import resolve_config
+    from azr.rundir import RunDir
+
+    monkeypatch.setattr(engine, "vllm_installed", lambda: True)
+    run = RunDir.create(tmp_path / "t", resolve_config("test"))
+    try:
+        tmp = run.begin_checkpoint(3)
+        (tmp / "policy").mkdir()
+        meta = {"format": 1, "model_name": "tiny-random", "steps": 3}
+        (tmp / "policy" / "policy.json").write_text(json.dumps(meta))
+        run.finish_checkpoint(3, tmp, keep=1)
+    finally:
+        run.close()
+    # A second run trained from the first one's checkpoint.
+    other = tmp_path / "ckpt"
+    other.mkdir()
+    meta2 = {"format": 1, "model_name": f"{tmp_path / 't'}@3", "steps": 1}
+    (other / "policy.json").write_text(json.dumps(meta2))
+    for name in (f"{tmp_path / 't'}", f"{tmp_path / 't'}@3", str(other)):
+        assert engine.base_model_name(name) == "tiny-random"
+        assert engine.resolve_engine("auto", name) == "hf"
+    # Real models and unknown names stay as they are.
+    assert engine.base_model_name("qwen2.5-coder-0.5b") == "qwen2.5-coder-0.5b"
+    assert engine.resolve_engine("auto", "qwen2.5-coder-0.5b") == "vllm"
+    assert engine.base_model_name(str(tmp_path / "nothing")) == str(tmp_path / "nothing")
 
 
 def test_config_rejects_an_unknown_generator() -> None:

@@ -74,7 +74,34 @@ def resolve_engine(engine: str, model_name: str) -> str:
 
     if ALIASES.get(model_name, model_name).startswith("random:"):
         return "hf"
+    if base_model_name(model_name) != model_name:  # a run or checkpoint: what was trained
+        return resolve_engine(engine, base_model_name(model_name))
     return "vllm" if vllm_installed() else "hf"
+
+
+def base_model_name(model_name: str, depth: int = 0) -> str:
+    """The model a run directory, `RUN@N` or checkpoint directory was trained from (followed
+    through runs started from other runs); any other name as it is."""
+    from azr.policy.models import CHECKPOINT_META
+    from azr.rundir import run_checkpoint
+
+    try:
+        policy_dir = run_checkpoint(model_name)
+    except UserError:
+        return model_name
+    if policy_dir is None:
+        candidate = Path(model_name).expanduser()
+        policy_dir = candidate if (candidate / CHECKPOINT_META).is_file() else None
+    if policy_dir is None or depth > 8:
+        return model_name
+    try:
+        meta = json.loads((policy_dir / CHECKPOINT_META).read_text())
+    except (OSError, ValueError):
+        return model_name
+    inner = meta.get("model_name")
+    if not isinstance(inner, str) or inner == model_name:
+        return model_name
+    return base_model_name(inner, depth + 1)
 
 
 def cpu_bind() -> str:
