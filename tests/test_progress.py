@@ -209,8 +209,8 @@ def test_the_run_directory_is_announced_before_the_model_loads(
 
 def test_no_tensorboard_file_until_a_step_is_logged(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from azr.selfplay.trainer import _TensorBoard
+    from azr.tracking import TensorBoardBackend
 
-    tb = _TensorBoard(tmp_path / "tb", enabled=True)
+    tb = TensorBoardBackend(tmp_path / "tb", "model: {}")
     tb.close()  # an interrupted run: nothing logged
     assert not (tmp_path / "tb").exists() or not any((tmp_path / "tb").iterdir())

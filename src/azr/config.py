@@ -256,6 +256,21 @@ class RunConfig(_Section):
         "only, for evaluating the run's progress, `RUN@STEP`); 0 = none",
     )
     tensorboard: bool = Field(default=True, description="write TensorBoard events when installed")
+    report_to: list[str] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="experiment trackers (`--report-to`): any of tensorboard, wandb, mlflow; "
+        "[] or none for no tracking (azr.tracking)",
+    )
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _known_trackers(cls, value: Any) -> list[str]:
+        from azr.tracking import parse_report_to
+
+        try:
+            return parse_report_to([] if value is None else value)
+        except UserError as exc:
+            raise ValueError(str(exc).removeprefix("--report-to: ")) from None
 
 
 class TrainConfig(_Section):

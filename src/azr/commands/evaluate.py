@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,13 +38,37 @@ def _data_map(data: list[str] | None, benchmarks: list[str]) -> dict[str, Path]:
     return out
 
 
-def _emit(results: list[Any], out: Path | None) -> None:
+REPORT_TO_HELP = (
+    "Experiment tracking: none, tensorboard (default; OUT/tb, needs --out), wandb, mlflow; "
+    "repeat or comma-separate (wandb and mlflow are the azr[wandb] / azr[mlflow] extras)."
+)
+
+
+def _trackers(report_to: list[str] | None) -> list[str]:
+    """--report-to, parsed and checked before any model loads."""
+    from azr.tracking import check_installed, parse_report_to
+
+    kinds = parse_report_to(report_to)
+    check_installed(kinds, "azr eval")
+    return kinds
+
+
+def _emit(
+    results: list[Any],
+    out: Path | None,
+    trackers: list[str] | None = None,
+    tracked: dict[str, Any] | None = None,
+) -> None:
     from azr.evaluate.runner import summary_line, write_outputs
 
     if out is not None:
         paths = write_outputs(out, results)
         for key, path in paths.items():
             print(f"azr: wrote {key}: {path}", file=sys.stderr)
+    if trackers:
+        from azr.tracking import track_eval
+
+        track_eval(trackers, out, results, tracked or {})
     for res in results:
         print(json.dumps(summary_line(res)), flush=True)
     from azr.evaluate.paired import against_first
@@ -143,6 +168,7 @@ def eval_main(
     isolation: Annotated[
         str, typer.Option("--isolation", help=f"Sandbox for scoring: {ISOLATION_HELP}.")
     ] = "auto",
+    report_to: Annotated[list[str] | None, typer.Option("--report-to", help=REPORT_TO_HELP)] = None,
 ) -> None:
     """Sample n answers per problem from each model and report pass@k (unbiased)."""
     if ctx.invoked_subcommand is not None:
@@ -151,6 +177,7 @@ def eval_main(
 
     if not model or not benchmark:
         raise UserError("azr eval needs --model and --benchmark (or: azr eval score --help)")
+    trackers = _trackers(report_to)
     from azr.evaluate.problems import PROMPT_STYLES
     from azr.policy.engine import ENGINES
 
@@ -199,7 +226,18 @@ def eval_main(
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    _emit(results, out)
+    tracked = {
+        "models": model,
+        "benchmarks": benchmark,
+        "k": k,
+        "limit": limit,
+        "sample": sample,
+        "sample_seed": sample_seed,
+        "scoring": scoring,
+        "engine": engine,
+        "settings": asdict(settings),
+    }
+    _emit(results, out, trackers, tracked)
 
 
 @eval_app.command("score")
@@ -241,10 +279,13 @@ def eval_score(
     isolation: Annotated[
         str, typer.Option("--isolation", help=f"Sandbox for scoring: {ISOLATION_HELP}.")
     ] = "auto",
+    report_to: Annotated[list[str] | None, typer.Option("--report-to", help=REPORT_TO_HELP)] = None,
 ) -> None:
     """Score generations made elsewhere with the benchmark's official scoring."""
     from azr.errors import UserError
     from azr.evaluate.app import run_score
+
+    trackers = _trackers(report_to)
 
     try:
         result = run_score(
@@ -259,7 +300,8 @@ def eval_score(
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    _emit([result], out)
+    tracked = {"benchmark": benchmark, "generations": str(generations), "k": k, "scoring": scoring}
+    _emit([result], out, trackers, tracked)
 
 
 def register(app: typer.Typer) -> None:

@@ -113,6 +113,14 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help=f"sandbox: {ISOLATION_HELP}"),
         ] = None,
+        report_to: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--report-to",
+                help="experiment tracking: none, tensorboard (default), wandb, mlflow; repeat "
+                "or comma-separate (wandb and mlflow are the azr[wandb] / azr[mlflow] extras)",
+            ),
+        ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only warnings")] = False,
     ) -> None:
         """Self-play training. With no arguments: Qwen2.5-Coder-0.5B on CPU, preset cpu-qwen."""
@@ -139,6 +147,13 @@ def register(app: typer.Typer) -> None:
         )
         if isolation is not None:
             layers.append({"executor": {"isolation": isolation}})
+        if report_to is not None:
+            from azr.tracking import parse_report_to
+
+            trackers = parse_report_to(report_to)
+            layers.append(
+                {"run": {"report_to": trackers, "tensorboard": "tensorboard" in trackers}}
+            )
         if resume:
             if run_dir is None:
                 raise UserError("--resume needs --run-dir DIR (the run to continue)")
@@ -156,6 +171,9 @@ def register(app: typer.Typer) -> None:
             if run_dir is None:
                 run_dir = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
         require_model_backend("azr train")
+        from azr.tracking import check_installed
+
+        check_installed(cfg.run.report_to, "azr train")  # before anything loads or is written
         from azr.policy.models import check_model_name
 
         check_model_name(cfg.model.name)  # a wrong name fails before the header names a run

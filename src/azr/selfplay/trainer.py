@@ -41,6 +41,7 @@ from azr.selfplay.progress import Progress
 from azr.selfplay.records import IDENTITY_PROGRAM
 from azr.selfplay.rollout import StepResult
 from azr.tasks.types import names as task_type_names
+from azr.tracking import Tracking, finish_run, for_run
 
 PolicyFactory = Callable[[TrainConfig], Policy]
 ExecutorFactory = Callable[[TrainConfig], Any]
@@ -101,40 +102,6 @@ def default_executor(cfg: TrainConfig) -> Iterator[Any]:
         )
     ) as ex:
         yield ex
-
-
-class _TensorBoard:
-    """Optional TensorBoard writer; silently absent when tensorboard is not installed. The
-    events file is opened at the first step logged, so a run stopped before any step leaves
-    no empty one behind."""
-
-    def __init__(self, directory: Path, enabled: bool) -> None:
-        self.directory = directory
-        self.enabled = enabled
-        self.writer: Any = None
-
-    def _open(self) -> Any:
-        if self.writer is None and self.enabled:
-            self.enabled = False  # one try
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(self.directory))
-            except Exception:
-                self.writer = None
-        return self.writer
-
-    def log(self, step: int, metrics: dict[str, Any]) -> None:
-        if self._open() is None:
-            return
-        for key, value in metrics.items():
-            if isinstance(value, (int, float)) and key != "step":
-                self.writer.add_scalar(key, value, step)
-        self.writer.flush()
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 def prepare_resume(run: RunDir) -> int:
@@ -254,7 +221,7 @@ def run_steps(
     durably; returns the first step this call ran. With `stop`, SIGINT is handled by it: after
     a first Ctrl-C the run stops once the step (or seeding round) in flight is saved."""
     with stop.installed() if stop is not None else contextlib.nullcontext():
-        tb = _TensorBoard(run.path / "tb", cfg.run.tensorboard)
+        tracking = for_run(run.path, cfg)  # --report-to: TensorBoard, W&B, MLflow
         try:
             first = max(durable, 0) + 1
             if durable < 0 and not _seed(loop, run, progress, stop):
@@ -263,15 +230,16 @@ def run_steps(
                 if stop is not None:
                     stop.doing = f"step {step}"
                 result = loop.step(step)
-                saved = _commit(loop, run, step, result, cfg, progress, tb)
+                saved = _commit(loop, run, step, result, cfg, progress, tracking)
                 if stop is not None and stop.requested and step < cfg.run.steps:
                     if not saved:
                         _checkpoint(loop, run, step, cfg)
                     stop.finish(f"step {step}", step)
                     progress.info(f"stopped after step {step}: committed and checkpointed")
                     break
+            finish_run(tracking, run.path)  # the report, as an artefact of the trackers
         finally:
-            tb.close()
+            tracking.close()
     return first
 
 
@@ -313,13 +281,14 @@ def _commit(
     result: StepResult,
     cfg: TrainConfig,
     progress: Progress,
-    tb: _TensorBoard,
+    tracking: Tracking,
 ) -> bool:
     """Write a finished step durably (logs, one SQLite transaction, maybe a checkpoint);
     returns whether it was checkpointed."""
     metrics: dict[str, Any] = {"step": step, **result.metrics, **_buffer_metrics(run, result)}
     metrics.update(loop.timer.summary())
-    run.append(SAMPLES, [r.record(step) for r in result.rollouts])
+    records = [r.record(step) for r in result.rollouts]
+    run.append(SAMPLES, records)
     crash_point("step-after-samples", step)
     run.append(METRICS, [metrics])
     crash_point("step-before-commit", step)
@@ -332,7 +301,7 @@ def _commit(
         _checkpoint(loop, run, step, cfg)
         metrics["time/checkpoint"] = round(time.perf_counter() - t0, 3)
     progress.step_done(step, cfg.run.steps, metrics)
-    tb.log(step, metrics)
+    tracking.log_step(step, metrics, records)
     return saved
 
 
