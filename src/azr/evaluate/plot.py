@@ -22,7 +22,7 @@ def plot_curves(results: Sequence[BenchmarkResult], path: Path) -> Path | None:
     fig = build_figure(results)
     if fig is None:
         return None
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # a long model name's legend stays whole
     return path
 
 

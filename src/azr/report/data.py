@@ -18,6 +18,7 @@ from typing import Any
 
 from azr.errors import UserError
 from azr.jsonl import iter_jsonl
+from azr.report.results import Results, find_results
 from azr.tasks.normalize import normalize_program
 from azr.tasks.types import names
 
@@ -81,6 +82,7 @@ class RunData:
     metrics_notes: list[str]
     samples: SampleScan
     diversity: Diversity
+    results: Results = field(default_factory=Results)  # azr eval / learning.py results here
 
     @property
     def groups(self) -> list[tuple[str, str]]:
@@ -292,4 +294,5 @@ def load_run(run_dir: Path) -> RunData:
         metrics_notes=notes,
         samples=scan_samples(run_dir / "samples.jsonl"),
         diversity=read_diversity(run_dir / "buffers.sqlite"),
+        results=find_results(run_dir),
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import json
 import math
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from azr.report.data import MAX_COMPLETION_CHARS, RunData, Sample, series
@@ -30,10 +32,12 @@ HIGHLIGHTS = (
     "run.steps",
     "run.seed",
 )
+MAX_EMBEDDED_PNG = 5_000_000  # bytes; a larger plot is left out of the page
 GROUP_COLUMNS = ("reward", "format_rate", "valid_rate", "solve_rate", "response_tokens", "count")
 
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222}
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;color:#222;
+overflow-wrap:break-word}td{overflow-wrap:anywhere}
 h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .6em;
 text-align:left;font-size:.92em}th{background:#f4f4f4}td.num{text-align:right;
@@ -137,6 +141,63 @@ def _summary(run: RunData) -> str:
     if run.samples.bad_lines:
         notes.append(f"{run.samples.bad_lines} unreadable line(s) in samples.jsonl were skipped")
     parts += [f'<p class="note">note: {escape(n)}</p>' for n in notes]
+    return "\n".join(parts)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    return "<table>" + _row(header, header=True) + "".join(_row(r) for r in rows) + "</table>"
+
+
+def _png(path: Path, title: str) -> str:
+    """A PNG file of the run directory, embedded (the page stays one self-contained file)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    if not data.startswith(b"\x89PNG") or len(data) > MAX_EMBEDDED_PNG:
+        return ""
+    encoded = base64.b64encode(data).decode("ascii")
+    return (
+        f'<figure><img alt="{escape(title)}" src="data:image/png;base64,{encoded}">'
+        f"<figcaption>{escape(title)}</figcaption></figure>"
+    )
+
+
+def _results(run: RunData) -> str:
+    """pass@k of `azr eval --out` and held-out rates of benchmarks/learning.py found in the run."""
+    from azr.report.results import eval_table, study_table
+
+    found = run.results
+    parts = ["<h2>Evaluation results</h2>"]
+    if not found:
+        parts.append(
+            '<p class="meta">No evaluation results in this run directory. Measure the run with '
+            "<code>azr eval --model RUN --benchmark cruxeval-o ... --out RUN/eval</code> or "
+            "<code>benchmarks/learning.py eval ... --out RUN</code>, then write the report "
+            "again.</p>"
+        )
+
+    def where(path: Path) -> str:
+        return "RUN" if path == run.path else f"RUN/{path.relative_to(run.path)}"
+
+    for ev in found.evals:
+        parts.append(f"<h3>pass@k (azr eval: {escape(where(ev.path))}/summary.json)</h3>")
+        parts.append(_table(*eval_table(ev)))
+        parts.append('<p class="meta">Unbiased pass@k; 95 % bootstrap CIs in brackets.</p>')
+        parts += [_png(p, f"pass@k ({where(ev.path)}/{p.name})") for p in ev.plots]
+    for study in found.studies:
+        parts.append(
+            "<h3>Held-out tasks (benchmarks/learning.py: "
+            f"{escape(where(study.path))}/eval-*.json)</h3>"
+        )
+        parts.append(_table(*study_table(study)))
+        parts.append(
+            '<p class="meta">Rates of the base model and checkpoints on the same held-out '
+            "self-play tasks and CRUXEval-O problems, 95 % bootstrap CIs in brackets, items "
+            "in parentheses.</p>"
+        )
+        parts += [_png(p, f"{p.stem} ({where(study.path)}/{p.name})") for p in study.plots]
+    parts += [f'<p class="note">note: {escape(n)}</p>' for n in found.notes]
     return "\n".join(parts)
 
 
@@ -255,6 +316,7 @@ def render_html(run: RunData, plots: list[Plot], plots_missing: str | None = Non
         f"<h1>{escape(title)}</h1>",
         f'<p class="meta">generated {now} by azr report</p>',
         _summary(run),
+        _results(run),
         _plots(plots, plots_missing),
         _last_step_table(run),
         _diversity(run),
