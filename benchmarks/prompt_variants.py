@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azr.evaluate.paired import mcnemar_exact
+
 DEFAULT_MODEL = Path.home() / ".cache/azr/models/qwen2.5-coder-0.5b-instruct-q4_k_m"
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "../shared/data/cruxeval/cruxeval.jsonl"
 
@@ -305,16 +307,6 @@ def wilson(c: int, n: int, z: float = 1.96) -> tuple[float, float]:
     mid = (p + z * z / (2 * n)) / d
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
     return (max(0.0, mid - half), min(1.0, mid + half))
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value for b and c discordant pairs."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 # --------------------------------------------------------------------------- solver study

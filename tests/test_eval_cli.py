@@ -263,25 +263,9 @@ def test_sample_draws_a_fixed_random_subset(tmp_path: Path) -> None:
 
 
 def test_cli_sample_and_limit_conflict(data_file: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "azr.cli",
-            "eval",
-            "-m",
-            "tiny-random",
-            "-b",
-            "cruxeval-o",
-            "--data",
-            str(data_file),
-            "--sample",
-            "1",
-            "--limit",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = azr(
+        "eval", "-m", "tiny-random", "-b", "cruxeval-o", "--data", str(data_file),
+        "--sample", "1", "--limit", "1",
+    )  # fmt: skip
     assert proc.returncode == 2
     assert "--sample and --limit" in proc.stderr and "Traceback" not in proc.stderr
