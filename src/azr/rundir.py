@@ -9,6 +9,7 @@ Layout::
     RUN/checkpoints/step-NNNNNN/  policy.save() output + loop_state.json (the newest one has the
                                   optimiser state too; older ones only weights)
     RUN/tb/                  TensorBoard events (when tensorboard is installed)
+    RUN/tracking.json        W&B / MLflow run ids for --resume (azr.tracking; --report-to)
     RUN/.lock                held while a trainer uses the directory
 
 Crash consistency: JSONL lines of a step are appended and fsynced BEFORE the step's SQLite

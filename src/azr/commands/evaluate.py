@@ -168,7 +168,9 @@ def eval_main(
     isolation: Annotated[
         str, typer.Option("--isolation", help=f"Sandbox for scoring: {ISOLATION_HELP}.")
     ] = "auto",
-    report_to: Annotated[list[str] | None, typer.Option("--report-to", help=REPORT_TO_HELP)] = None,
+    report_to: Annotated[
+        list[str] | None, typer.Option("--report-to", metavar="NAMES", help=REPORT_TO_HELP)
+    ] = None,
 ) -> None:
     """Sample n answers per problem from each model and report pass@k (unbiased)."""
     if ctx.invoked_subcommand is not None:
@@ -279,7 +281,9 @@ def eval_score(
     isolation: Annotated[
         str, typer.Option("--isolation", help=f"Sandbox for scoring: {ISOLATION_HELP}.")
     ] = "auto",
-    report_to: Annotated[list[str] | None, typer.Option("--report-to", help=REPORT_TO_HELP)] = None,
+    report_to: Annotated[
+        list[str] | None, typer.Option("--report-to", metavar="NAMES", help=REPORT_TO_HELP)
+    ] = None,
 ) -> None:
     """Score generations made elsewhere with the benchmark's official scoring."""
     from azr.errors import UserError

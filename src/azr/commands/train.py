@@ -117,6 +117,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--report-to",
+                metavar="NAMES",
                 help="experiment tracking: none, tensorboard (default), wandb, mlflow; repeat "
                 "or comma-separate (wandb and mlflow are the azr[wandb] / azr[mlflow] extras)",
             ),
