@@ -319,6 +319,42 @@ def test_copy_of_the_prompts_worked_examples_is_rejected(ex: Any) -> None:
     assert results[3].valid and results[3].task is not None and results[3].task.output == "34"
 
 
+def test_rewrites_of_a_shown_program_on_its_input_are_refused(ex: Any) -> None:
+    from azr.tasks.types.triplet import EXAMPLE_OUTPUTS, EXAMPLE_PROPOSALS
+
+    (_, example, inp) = EXAMPLE_PROPOSALS[0]
+    # The example's recorded output is what it really returns (the sandbox says so).
+    (shown,) = validate_proposals(ex, TaskType.DEDUCTION, [propose(example, "[1]")], [REF])
+    assert shown.reason == "copy of the prompt's worked example"
+    (ran,) = ex.run([sandbox.ExecRequest(example, f"f({inp})", True)])
+    assert ran.value_repr == EXAMPLE_OUTPUTS[0]
+    # The rewrites Qwen2.5-Coder-0.5B drifted to: other names and a loop, the example's input.
+    loop = (
+        "def f(nums):\n    total = 0\n    for num in nums:\n        if num % 2 == 0:\n"
+        "            total += num ** 2\n    return total"
+    )
+    other_input = "def f(nums):\n    return sum(x ** 2 for x in nums if x % 2 == 0)"
+    ref = Triplet("def f(a):\n    return a * 2", "21", "42")
+    texts = [
+        propose(loop, "[3, 4, 5, 6]"),
+        propose(loop, "[3,4,5,6]"),  # the same input, written differently
+        propose(other_input, "[1, 2, 3, 4]"),  # the example's behaviour on a new input: new
+        propose("def f(b):\n    return b + b", "21"),  # a reference's input and output
+        propose("def f(b):\n    return b + b", "20"),
+    ]
+    res = validate_proposals(ex, TaskType.DEDUCTION, texts, [REF, ref])
+    copy = "copy of the prompt's worked example (same input and output)"
+    assert [r.reason for r in res] == [
+        copy,
+        copy,
+        "valid",
+        "duplicate of a reference (same input and output)",
+        "valid",
+    ]
+    assert [r.valid for r in res] == [False, False, True, False, True]
+    assert res[2].task is not None and res[2].task.output == "20"
+
+
 def test_induction_proposal_copying_the_example_message_is_rejected(ex: Any) -> None:
     from azr.tasks.types.induction import PROPOSER_EXAMPLE_MESSAGE
 

@@ -55,10 +55,24 @@ PROPOSE_TRIPLET_REPLY = (
 )
 
 
+# What each example proposal returns on its input (checked against the sandbox by a test).
+EXAMPLE_OUTPUTS = ("52",)
+
+
 @functools.cache
 def example_program_keys() -> frozenset[str]:
     """The normalised programs of the example proposals the triplet proposer prompts show."""
     return frozenset(normalize_program(program) for _, program, _ in EXAMPLE_PROPOSALS)
+
+
+@functools.cache
+def example_behaviour_keys() -> frozenset[tuple[str, str]]:
+    """(normalised input, output) of each example proposal: a proposal that gives the
+    example's output on the example's input is the example's task whatever its text."""
+    return frozenset(
+        (normalize_input(inp), out)
+        for (_, _, inp), out in zip(EXAMPLE_PROPOSALS, EXAMPLE_OUTPUTS, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -153,10 +167,17 @@ class TripletSpec(TaskSpec):
     ) -> list[Plan]:
         """Reject duplicates of any reference in the batch and copies of the worked examples;
         run the rest to get their outputs."""
-        seen = {triplet_key(r.program, r.input) for c in contexts for r in c}
-        return [self._plan_one(p, seen) for p in parsed]
+        refs = [r for c in contexts for r in c]
+        seen = {triplet_key(r.program, r.input) for r in refs}
+        behaviour = {(normalize_input(r.input), r.output) for r in refs}
+        return [self._plan_one(p, seen, behaviour) for p in parsed]
 
-    def _plan_one(self, parsed: ParsedCompletion, seen: set[tuple[str, str]]) -> Plan:
+    def _plan_one(
+        self,
+        parsed: ParsedCompletion,
+        seen: set[tuple[str, str]],
+        behaviour: set[tuple[str, str]],
+    ) -> Plan:
         prop = extract_triplet_proposal(parsed)
         if prop is None:
             return Plan.now(False, "format: missing ```python or ```input block", None)
@@ -169,9 +190,17 @@ class TripletSpec(TaskSpec):
 
         def finish(checks: Sequence[Check]) -> tuple[bool, str, Task | None]:
             (check,) = checks
-            if check.valid and check.output is not None:
-                return True, "valid", Triplet(prop.program, prop.input, check.output)
-            return False, check.reason or "invalid", None
+            if not (check.valid and check.output is not None):
+                return False, check.reason or "invalid", None
+            # A rewrite of a shown program (other names, a loop for a comprehension) on the
+            # same input gives the same output: the same task for a solver, so no new task.
+            # Qwen2.5-Coder-0.5B drifted to rewrites of the worked example within 20 steps.
+            io = (key[1], check.output)
+            if io in example_behaviour_keys():
+                return False, "copy of the prompt's worked example (same input and output)", None
+            if io in behaviour:
+                return False, "duplicate of a reference (same input and output)", None
+            return True, "valid", Triplet(prop.program, prop.input, check.output)
 
         return Plan.run([(prop.program, prop.input)], finish)
 
