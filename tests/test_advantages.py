@@ -1,4 +1,4 @@
-"""Advantage estimators against hand-computed values (SPEC.md section 6)."""
+"""Advantage estimators against hand-computed values (docs/algorithm.md, section 6)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,12 @@ file of this repository, so a clone never sends its reader to a file it lacks.""
 
 from __future__ import annotations
 
+import ast
+import io
 import re
 import subprocess
+import tokenize
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +30,38 @@ def repo_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts]
 
 
+def prose(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of what a reader reads in `path`: every line of a markdown file;
+    docstrings and comments of Python; comments of YAML, shell, TOML and text files. (Strings
+    in code, such as the name of a file a program writes, are not references.)"""
+    text = path.read_text(errors="replace")
+    if path.suffix == ".md":
+        yield from enumerate(text.splitlines(), 1)
+        return
+    if path.suffix != ".py":
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if "#" in line:
+                yield lineno, line.split("#", 1)[1]
+        return
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                yield tok.start[0], tok.string
+        tree = ast.parse(text)
+    except (SyntaxError, tokenize.TokenError):
+        yield from enumerate(text.splitlines(), 1)
+        return
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            doc = body[0].value.value
+            if isinstance(doc, str):
+                for offset, line in enumerate(doc.splitlines()):
+                    yield body[0].lineno + offset, line
+
+
 def broken_references(root: Path, files: list[Path]) -> list[str]:
     """`file:line: what` for each relative link whose target is missing and each `*.md` name
     that names no file of the repository."""
@@ -36,7 +72,7 @@ def broken_references(root: Path, files: list[Path]) -> list[str]:
         if path.suffix not in SCANNED or not path.is_file():
             continue
         rel = path.relative_to(root)
-        for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        for lineno, line in prose(path):
             where = f"{rel}:{lineno}"
             if path.suffix == ".md":
                 for target in LINK.findall(line):

@@ -1,4 +1,5 @@
-"""Rewards (SPEC.md section 5): learnability edges, solver reward, Eq. 6 and the legacy scheme."""
+"""Rewards (docs/algorithm.md, section 5): learnability edges, solver reward, Eq. 6 and the
+legacy scheme."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Proposal validation and grading through the real sandbox, including every known reward hack
-(SPEC.md sections 4, 5 and 8), each next to a correct case that must pass."""
+(docs/algorithm.md, sections 4, 5 and 8), each next to a correct case that must pass."""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ def test_every_preset_composes_and_validates(preset: str | None, tmp_path: Path)
     check(cfg)
     validate_with_verl(cfg)
     tcfg = azr_train_config(cfg)
-    # the reference's hyperparameters (SPEC.md section 6)
+    # the reference's hyperparameters (docs/algorithm.md, section 6)
     assert tcfg.selfplay.batch_size == 64 and tcfg.selfplay.references == 6
     assert tcfg.selfplay.learnability_samples == 8 and tcfg.optim.lr == 1e-6
     assert cfg.actor_rollout_ref.rollout.name == "vllm" and cfg.actor_rollout_ref.rollout.n == 1

@@ -1,4 +1,4 @@
-"""Advantage estimators (SPEC.md section 6); pure Python/NumPy, no torch.
+"""Advantage estimators (docs/algorithm.md, section 6); pure Python/NumPy, no torch.
 
 Every estimator returns one scalar advantage per response; the update broadcasts it over the
 response's tokens.

@@ -146,7 +146,7 @@ class SamplingConfig(_Section):
 
 
 class SelfPlayConfig(_Section):
-    """The Absolute Zero loop (SPEC.md section 2)."""
+    """The Absolute Zero loop (docs/algorithm.md, section 2)."""
 
     batch_size: int = Field(default=4, ge=1, description="sequences per task type x role per step")
     task_types: list[str] = Field(

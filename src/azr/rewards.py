@@ -1,4 +1,4 @@
-"""Rewards of Absolute Zero (SPEC.md section 5) as small pure functions.
+"""Rewards of Absolute Zero (docs/algorithm.md, section 5) as small pure functions.
 
 The final reward of a response (paper Eq. 6, which the reference code also implements) is:
 

@@ -5,10 +5,10 @@ program. Output generations may be any expression (`'a' + 'b'` counts) but may n
 `f(<the input>)`; input generations are calls `f(...)`. All model text runs in the sandbox; the
 parent only parses (`ast`) to check that the assertion is one statement.
 
-Strict scoring (our SPEC section 5): an output generation must be a literal equal to the gold
-output with the same types (no execution at all); an input generation must be a call `f(...)`
-whose arguments are literals, and the value it returns (made a literal inside the sandbox) must
-equal the gold output strictly.
+Strict scoring (docs/algorithm.md, section 5): an output generation must be a literal equal to
+the gold output with the same types (no execution at all); an input generation must be a call
+`f(...)` whose arguments are literals, and the value it returns (made a literal inside the
+sandbox) must equal the gold output strictly.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ A run's buffers (`buffers.sqlite`, see `azr.buffers`) hold every valid task with
 proposed it. Tasks proposed after step STEP were never seen by a checkpoint saved at STEP, so
 they are held out for it (and for the base model). STEP defaults to 0: every task proposed during
 training, without the seed tasks made before it. Grading is the self-play grader itself
-(`azr.tasks.engine`, SPEC section 5, strict): deduction answers are literals, abduction inputs and
-induction programs run in the sandbox.
+(`azr.tasks.engine`, docs/algorithm.md, section 5, strict): deduction answers are literals,
+abduction inputs and induction programs run in the sandbox.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Proposal validation (SPEC.md section 4) for (program, input) pairs, on top of the executor."""
+"""Proposal validation (docs/algorithm.md, section 4) for (program, input) pairs, on top of the
+executor."""
 
 from __future__ import annotations
 

@@ -46,7 +46,8 @@ class GradeResult:
 
 
 def run_pairs(executor: Executor, pairs: Sequence[tuple[str, str]]) -> list[TripletCheck]:
-    """Validate (program, input) pairs in one batch: SPEC section 4 checks, canonical outputs."""
+    """Validate (program, input) pairs in one batch: the checks of docs/algorithm.md, section 4,
+    and canonical outputs."""
     if not pairs:
         return []
     from azr.sandbox.validate import validate_triplets
@@ -135,7 +136,8 @@ def grade_solutions(
     *,
     primed_think: bool = True,
 ) -> list[GradeResult]:
-    """Grade solver completions of one task type (SPEC section 5) with one sandbox batch."""
+    """Grade solver completions of one task type (docs/algorithm.md, section 5) with one sandbox
+    batch."""
     if len(tasks) != len(completions):
         raise ValueError("grade_solutions needs one task per completion")
     tt = TaskType(task_type)

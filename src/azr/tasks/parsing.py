@@ -1,9 +1,9 @@
 """Parse raw completions: the <think>/<answer> envelope and the fenced blocks inside the answer.
 
 Parsing is lenient (it extracts whatever it can and records what was wrong) while `format_ok` is
-strict (SPEC.md section 5): exactly one think block followed by exactly one answer block, nothing
-but whitespace around them, every fence closed, and the blocks the (task type, role) requires
-(each task type's spec in `azr.tasks.types` says which).
+strict (docs/algorithm.md, section 5): exactly one think block followed by exactly one answer
+block, nothing but whitespace around them, every fence closed, and the blocks the (task type,
+role) requires (each task type's spec in `azr.tasks.types` says which).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def parse_blocks(answer: str) -> tuple[dict[str, list[str]], list[str]]:
         else:
             body, pos = answer[body_start : closing.start()], closing.end()
         if not raw_name:
-            continue  # unnamed blocks carry no payload; SPEC only requires the named ones
+            continue  # unnamed blocks carry no payload; the format only requires the named ones
         name = _ALIASES.get(raw_name, raw_name)
         blocks.setdefault(name, []).append(body.strip("\n").rstrip())
     return blocks, errors

@@ -6,7 +6,7 @@ fenced blocks), the two public entry points `proposer_prompt` / `solver_prompt`,
 `PromptRenderer`, the one way a user message becomes model input: training, evaluation and
 the learning benchmark all render through it. The model reasons inside <think>...</think> and
 answers inside <answer>...</answer>, with fenced blocks (```python, ```input, ```output,
-```message) as payload (SPEC.md section 3).
+```message) as payload (docs/algorithm.md, section 3).
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ def same_form(blocks: str) -> str:
 
 
 def code_requirements(timeout_s: float = 10.0) -> str:
-    """The code rules every program-writing proposer prompt states (SPEC.md section 3)."""
+    """The code rules every program-writing proposer prompt states (docs/algorithm.md,
+    section 3)."""
     mods = ", ".join(forbidden_modules())
     allowed = ", ".join(allowed_modules())
     return (

@@ -1,4 +1,4 @@
-"""azr's advantage estimators registered with veRL (SPEC.md section 6).
+"""azr's advantage estimators registered with veRL (docs/algorithm.md, section 6).
 
 veRL looks estimators up by name (`algorithm.adv_estimator`); these wrap
 `azr.advantages.compute_advantages` so the cluster backend normalises rewards exactly as the

@@ -130,7 +130,8 @@ _CODE_MARKERS = re.compile(r"```|\bdef\s+\w+\s*\(|\bclass\s+\w+\s*[:(]|\blambda\
 
 
 def message_leak(message: str, program: str) -> str | None:
-    """Why `message` gives the program away (SPEC section 4), or None when it does not."""
+    """Why `message` gives the program away (docs/algorithm.md, section 4), or None when it
+    does not."""
     squashed = _squash(message)
     if _squash(program) and _squash(program) in squashed:
         return "message contains the program"
