@@ -109,6 +109,10 @@ def test_first_sigint_requests_a_stop_and_the_second_interrupts() -> None:
     with stop.installed():
         signal.raise_signal(signal.SIGINT)
         assert stop.requested
+        for _ in range(100):  # said from a thread
+            if said:
+                break
+            time.sleep(0.01)
         assert said and "finishing step 7" in said[0] and "again" in said[0]
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)

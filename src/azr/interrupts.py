@@ -42,10 +42,13 @@ class StopRequest:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        self.say(
+        message = (
             f"Ctrl-C: finishing {self.doing} and saving it, then stopping "
             "(Ctrl-C again stops at once and loses it)"
         )
+        # Said from a thread: the handler may have interrupted this thread in the middle of a
+        # print, and printing here would repeat that print's half-flushed buffer.
+        threading.Thread(target=self.say, args=(message,), daemon=True).start()
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[StopRequest]:
