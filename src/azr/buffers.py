@@ -174,9 +174,7 @@ class TaskStore:
         (`seed_state`), in one transaction. Seeding's last round is `commit_step(0, ...)`."""
         keys = _keys(new_tasks, keys)
         with self.transaction():
-            inserted = [
-                self._insert(t, p, 0, k) for (t, p), k in zip(new_tasks, keys, strict=True)
-            ]
+            inserted = [self._insert(t, p, 0, k) for (t, p), k in zip(new_tasks, keys, strict=True)]
             self.db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 (SEED_STATE, json.dumps(record)),

@@ -34,7 +34,14 @@ from azr.config import TrainConfig
 from azr.integrations.verl import advantage as _advantage  # noqa: F401 - registers estimators
 from azr.integrations.verl.rollout import AGENT_NAME
 from azr.integrations.verl.settings import azr_train_config, check
-from azr.policy.base import Completion, Policy, SamplingParams, UpdateBatch
+from azr.policy.base import (
+    Completion,
+    GenerationProgress,
+    Policy,
+    ProgressFn,
+    SamplingParams,
+    UpdateBatch,
+)
 from azr.rundir import RunDir, write_atomic
 from azr.selfplay.loop import SelfPlay
 from azr.selfplay.progress import Progress
@@ -121,9 +128,15 @@ class VerlPolicy(Policy):
         return user_text
 
     def generate(
-        self, prompts: Sequence[str], n: int = 1, sampling: SamplingParams | None = None
+        self,
+        prompts: Sequence[str],
+        n: int = 1,
+        sampling: SamplingParams | None = None,
+        *,
+        progress: ProgressFn | None = None,
     ) -> list[list[Completion]]:
-        """Sample through veRL's rollout; row i*n+j is prompt i's j-th completion."""
+        """Sample through veRL's rollout; row i*n+j is prompt i's j-th completion. veRL
+        returns the batch whole, so `progress` hears once, at the end."""
         from verl import DataProto
 
         sampling = sampling or SamplingParams()
@@ -172,6 +185,8 @@ class VerlPolicy(Policy):
                     row=row,
                 )
             )
+        if progress is not None:
+            progress(GenerationProgress(count, count))
         return results
 
     def update(self, batch: UpdateBatch) -> dict[str, float]:
