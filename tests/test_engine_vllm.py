@@ -56,7 +56,9 @@ SCRIPT = textwrap.dedent(
                     float(m.model.norm.weight.float().sum())]
 
         out["syncs_at_start"] = len(gen.sync_seconds)
-        rows = gen.generate(prompts, n=2, sampling=sp)
+        seen = []  # progress as training shows it: vLLM's own loop feeds it
+        rows = gen.generate(prompts, n=2, sampling=sp, progress=seen.append)
+        out["progress"] = [[p.done, p.total] for p in seen]
         again = gen.generate(prompts, n=2, sampling=SamplingParams(
             temperature=1.0, max_new_tokens=8, stop=(), seed=5))
         out["seeded_repeat"] = [[c.token_ids for c in r] for r in again] == [
@@ -131,6 +133,7 @@ def test_engine_samples_the_learners_weights_and_dies_with_its_process(tmp_path)
     # A call's seed repeats its samples; the n samples of one prompt differ.
     assert out["seeded_repeat"] and out["samples_differ"]
     assert out["shape"] == [[8, 8]] * 4
+    assert out["progress"] == [[1, 4], [2, 4], [3, 4], [4, 4]]
     # After the sync the engine holds exactly the learner's weights (in bf16), embeddings
     # (tied with the output layer) included; its log-probs are the torch model's to bf16
     # precision (mean gap per token), before and after new weights that moved them far more.

@@ -231,8 +231,16 @@ class _FinishedRequests:
 
     @classmethod
     def factory(cls, progress: ProgressFn) -> Any:
-        """What `use_tqdm` takes: a callable that makes the bar."""
-        return lambda **kwargs: cls(progress, **kwargs)
+        """What `use_tqdm` takes: a callable that vLLM calls two ways, `f(iterable, desc=...)`
+        to wrap the prompts it renders (given back as they are: nothing to report) and
+        `f(total=..., ...)` for the bar of finished requests (this class)."""
+
+        def make(iterable: Any = None, **kwargs: Any) -> Any:
+            if iterable is not None:
+                return iterable
+            return cls(progress, **kwargs)
+
+        return make
 
     @property
     def format_dict(self) -> dict[str, float]:
