@@ -505,11 +505,6 @@ class HFPolicy(Policy):
         if cfg.kl_coef <= 0:
             metrics.pop("kl")
         elapsed = time.perf_counter() - t0
-        useful = sum(
-            len(s.completion.prompt_token_ids) + len(s.completion.token_ids) for s in samples
-        )
-        completion = sum(len(s.completion.token_ids) for s in samples)
-        work = self._update_gflop(reads[0], reads[1], completion)
         metrics.update(
             grad_norm=float(grad_norm),
             tokens=float(total),
@@ -517,16 +512,26 @@ class HFPolicy(Policy):
             skipped=0.0 if finite else 1.0,
             lr=float(self.optimizer.param_groups[0]["lr"]),
             time_s=elapsed,
-            # What the update computed, to hold against the matmul limit: positions read
-            # without / with gradient (padding included) against the sequences' own tokens,
-            # and the matmul work they cost (an estimate, see `_update_gflop`).
-            read_nograd=float(reads[0]),
-            read_grad=float(reads[1]),
-            sequence_tokens=float(useful),
-            gflop=work,
-            gflop_per_s=work / elapsed if elapsed > 0 else 0.0,
+            **self._work_metrics(samples, reads, elapsed),
         )
         return metrics
+
+    def _work_metrics(
+        self, samples: list[UpdateSample], reads: list[int], elapsed: float
+    ) -> dict[str, float]:
+        """What the update computed, to hold against the matmul limit: positions read without
+        and with gradient (padding included) against the sequences' own tokens, and the matmul
+        work they cost (an estimate, see `_update_gflop`) and its rate."""
+        own = sum(len(s.completion.prompt_token_ids) + len(s.completion.token_ids) for s in samples)
+        completion = sum(len(s.completion.token_ids) for s in samples)
+        work = self._update_gflop(reads[0], reads[1], completion)
+        return {
+            "read_nograd": float(reads[0]),
+            "read_grad": float(reads[1]),
+            "sequence_tokens": float(own),
+            "gflop": work,
+            "gflop_per_s": work / elapsed if elapsed > 0 else 0.0,
+        }
 
     def _update_gflop(self, nograd: int, grad: int, completion: int) -> float:
         """Matmul work of an update in GFLOP: 2 x (weights used per position) per position
