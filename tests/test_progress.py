@@ -172,6 +172,23 @@ def test_vllm_progress_hook_is_fed_by_vllms_own_engine_loop() -> None:
     assert proc.stdout.strip().splitlines()[-1] == "[(1, 3, None), (2, 3, None), (3, 3, None)] 3"
 
 
+def test_vllm_progress_hook_takes_both_of_vllms_calls() -> None:
+    """vLLM calls `use_tqdm` two ways: around the prompts it adds (`f(iterable, desc=...)`,
+    handed back untouched) and for the bar of finished requests (`f(total=...)`)."""
+    from azr.policy.engine import _FinishedRequests
+
+    seen: list[GenerationProgress] = []
+    make = _FinishedRequests.factory(seen.append)
+    prompts = [{"prompt_token_ids": [1]}, {"prompt_token_ids": [2]}]
+    assert make(prompts, desc="Adding requests") is prompts
+    bar = make(total=2, desc="Processed prompts", dynamic_ncols=True, postfix="")
+    bar.update(1)
+    bar.update(1)
+    bar.refresh()
+    bar.close()
+    assert [(p.done, p.total) for p in seen] == [(1, 2), (2, 2)]
+
+
 # ------------------------------------------------------------ the run directory comes first
 
 
