@@ -72,10 +72,9 @@ def resolve_engine(engine: str, model_name: str) -> str:
         return "vllm"
     from azr.policy.models import ALIASES
 
-    if ALIASES.get(model_name, model_name).startswith("random:"):
+    base = base_model_name(model_name)  # a run or checkpoint: the model it trained
+    if ALIASES.get(base, base).startswith("random:"):
         return "hf"
-    if base_model_name(model_name) != model_name:  # a run or checkpoint: what was trained
-        return resolve_engine(engine, base_model_name(model_name))
     return "vllm" if vllm_installed() else "hf"
 
 
