@@ -323,11 +323,20 @@ def test_rewrites_of_a_shown_program_on_its_input_are_refused(ex: Any) -> None:
     from azr.tasks.types.triplet import EXAMPLE_OUTPUTS, EXAMPLE_PROPOSALS
 
     (_, example, inp) = EXAMPLE_PROPOSALS[0]
-    # The example's recorded output is what it really returns (the sandbox says so).
-    (shown,) = validate_proposals(ex, TaskType.DEDUCTION, [propose(example, "[1]")], [REF])
-    assert shown.reason == "copy of the prompt's worked example"
-    (ran,) = ex.run([sandbox.ExecRequest(example, f"f({inp})", True)])
-    assert ran.value_repr == EXAMPLE_OUTPUTS[0]
+    # Every example's recorded output is what it really returns (the sandbox says so), and each
+    # example program is refused as a copy, whichever example a prompt showed.
+    ran = ex.run([sandbox.ExecRequest(p, f"f({i})", True) for _, p, i in EXAMPLE_PROPOSALS])
+    assert [r.value_repr for r in ran] == list(EXAMPLE_OUTPUTS)
+    copies = [propose(p, i) for _, p, i in EXAMPLE_PROPOSALS]
+    shown = validate_proposals(ex, TaskType.DEDUCTION, copies, [REF])
+    assert {r.reason for r in shown} == {"copy of the prompt's worked example"}
+    # A rewrite of another example on its input: same input and output, refused.
+    collatz = (
+        "def f(x):\n    c = 0\n    while x > 1:\n        if x % 2:\n            x = 3 * x + 1\n"
+        "        else:\n            x //= 2\n        c += 1\n    return c"
+    )
+    (rewrite,) = validate_proposals(ex, TaskType.ABDUCTION, [propose(collatz, "6")], [REF])
+    assert rewrite.reason == "copy of the prompt's worked example (same input and output)"
     # The rewrites Qwen2.5-Coder-0.5B drifted to: other names and a loop, the example's input.
     loop = (
         "def f(nums):\n    total = 0\n    for num in nums:\n        if num % 2 == 0:\n"

@@ -19,7 +19,13 @@ from azr.tasks.parsing import extract_solver_answer, parse_for
 from azr.tasks.prompts import forbidden_modules, proposer_prompt, solver_prompt
 from azr.tasks.types import get
 from azr.tasks.types.induction import extract_induction_proposal
-from azr.tasks.types.triplet import EXAMPLE_PROPOSALS, extract_triplet_proposal
+from azr.tasks.types.triplet import (
+    EXAMPLE_OUTPUTS,
+    EXAMPLE_PROPOSALS,
+    example_index,
+    extract_triplet_proposal,
+    triplet_reply,
+)
 
 ID = Triplet("def f(x):\n    return x", "'Hello world'", "'Hello world'")
 TASK = Triplet("def f(s):\n    return s[::-1]", "'abc'", "'cba'")
@@ -125,21 +131,39 @@ def _triplet_example_replies(prompt: str) -> list[str]:
 @pytest.mark.parametrize("task_type", [TaskType.DEDUCTION, TaskType.ABDUCTION])
 def test_triplet_proposer_examples_are_well_formed_runnable_proposals(task_type: TaskType) -> None:
     prompt = proposer_prompt(task_type, [ID, TASK])
-    replies = _triplet_example_replies(prompt)
-    assert len(replies) == len(EXAMPLE_PROPOSALS) >= 1
-    for reply, (_, program, inp) in zip(replies, EXAMPLE_PROPOSALS, strict=True):
+    (reply,) = _triplet_example_replies(prompt)  # one example reply per prompt
+    assert reply.strip() in {_triplet_example_replies(triplet_reply(i))[0].strip() for i in
+                             range(len(EXAMPLE_PROPOSALS))}
+    for index, (_, program, inp) in enumerate(EXAMPLE_PROPOSALS):
+        (reply,) = _triplet_example_replies(triplet_reply(index))
         parsed = parse_for(reply.strip(), task_type, Role.PROPOSER, primed_think=False)
         assert parsed.format_ok, parsed.errors
         prop = extract_triplet_proposal(parsed)
         assert prop is not None and (prop.program, prop.input) == (program, inp)
         namespace: dict[str, object] = {}
         exec(prop.program, namespace)  # our own example programs
-        assert eval(f"f({prop.input})", namespace) is not None
+        assert repr(eval(f"f({prop.input})", namespace)) == EXAMPLE_OUTPUTS[index]
     # The example comes after the references, one closing line last.
     assert prompt.index("Reference 2:") < prompt.index(TRIPLET_MARK)
     assert prompt.rstrip().endswith(
         "Now write your own reply for the task above, in the same shape."
     )
+
+
+def test_triplet_proposer_example_varies_with_the_references() -> None:
+    """Prompts with different references spread over every example proposal (one example
+    anchored the long run's proposals on its input); the same references, the same example."""
+    contexts = [
+        [Triplet(f"def f(x):\n    return x + {k}", str(k), str(2 * k))] for k in range(40)
+    ]
+    shown = [
+        _triplet_example_replies(proposer_prompt(TaskType.DEDUCTION, c))[0] for c in contexts
+    ]
+    assert {example_index(c) for c in contexts} == set(range(len(EXAMPLE_PROPOSALS)))
+    for c, reply in zip(contexts, shown, strict=True):
+        assert reply == _triplet_example_replies(triplet_reply(example_index(c)))[0]
+        assert reply == _triplet_example_replies(proposer_prompt(TaskType.DEDUCTION, c))[0]
+    assert len(set(shown)) == len(EXAMPLE_PROPOSALS) >= 4
 
 
 @pytest.mark.parametrize("n_inputs", [1, 4, 10, 12])

@@ -4,6 +4,7 @@ program and one input, validated by running it, deduplicated by program and inpu
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -31,32 +32,58 @@ reader.
 
 # One complete example reply (the program and input of another task) after the explicit order of
 # the reply's parts. Measured with benchmarks/prompt_variants.py (docs/results.md, "Prompts at
-# step 0"), Qwen2.5-Coder-0.5B at temperature 1: this gave 29-50 % valid proposals (two runs of
-# 24, 1-3 copies of the example each); a [placeholder] skeleton gave none, two example replies
-# 8-25 %. A proposal whose program is the example's (after normalisation) is refused, like a
-# duplicate of a reference.
+# step 0"), Qwen2.5-Coder-0.5B at temperature 1: one example reply gave 29-50 % valid proposals
+# (two runs of 24, 1-3 copies of the example each); a [placeholder] skeleton gave none, two example
+# replies in one prompt 8-25 %. So each prompt shows ONE example, but which one varies with the
+# prompt's references: with a single example the long run's proposals anchored on its input (45 of
+# 56 valid proposals in steps 37-48 used [3, 4, 5, 6]). A proposal whose program is any example's
+# (after normalisation), or that gives an example's output on its input, is refused.
 EXAMPLE_PROPOSALS = (
     (
         "I will keep the even numbers of a list and add up their squares.",
         "def f(nums):\n    return sum(n * n for n in nums if n % 2 == 0)",
         "[3, 4, 5, 6]",
     ),
+    (
+        "I will repeat each letter of a string 1, 2 or 3 times depending on its position.",
+        "def f(s):\n    out = ''\n    for i, ch in enumerate(s):\n        out += ch * (i % 3 + 1)\n"
+        "    return out",
+        "'abcd'",
+    ),
+    (
+        "I will drop one key from a dictionary and sort the remaining values.",
+        "def f(d, k):\n    return sorted(v for key, v in d.items() if key != k)",
+        "{'a': 3, 'b': 1, 'c': 2}, 'b'",
+    ),
+    (
+        "I will count the steps of the 3n + 1 process until the number reaches 1.",
+        "def f(n):\n    steps = 0\n    while n != 1:\n        n = n // 2 if n % 2 == 0 else 3 * n + 1\n"
+        "        steps += 1\n    return steps",
+        "6",
+    ),
 )
-PROPOSE_TRIPLET_REPLY = (
-    "Reply in this order: your short reasoning, then </think>, then <answer>, then one ```python "
-    "block (the program) and one ```input block (the arguments of one call), then </answer>. "
-    "Nothing comes after </answer>. Example of a complete reply (for a different task):\n"
-    + "\n\n".join(
-        f"<think>\n{think}\n</think>\n<answer>\n{fence('python', program)}\n"
-        f"{fence('input', inp)}\n</answer>"
-        for think, program, inp in EXAMPLE_PROPOSALS
-    )
-    + "\n\nNow write your own reply for the task above, in the same shape."
-)
-
-
 # What each example proposal returns on its input (checked against the sandbox by a test).
-EXAMPLE_OUTPUTS = ("52",)
+EXAMPLE_OUTPUTS = ("52", "'abbcccd'", "[2, 3]", "8")
+
+
+def triplet_reply(index: int) -> str:
+    """The proposer prompt's closing part: the reply's order and example proposal `index`."""
+    think, program, inp = EXAMPLE_PROPOSALS[index % len(EXAMPLE_PROPOSALS)]
+    return (
+        "Reply in this order: your short reasoning, then </think>, then <answer>, then one "
+        "```python block (the program) and one ```input block (the arguments of one call), then "
+        "</answer>. Nothing comes after </answer>. Example of a complete reply (for a different "
+        f"task):\n<think>\n{think}\n</think>\n<answer>\n{fence('python', program)}\n"
+        f"{fence('input', inp)}\n</answer>"
+        "\n\nNow write your own reply for the task above, in the same shape."
+    )
+
+
+def example_index(context: Sequence[Triplet]) -> int:
+    """Which example proposal a prompt with these references shows: a stable hash of the
+    references (the same prompt every time; different prompts spread over the examples)."""
+    text = "\0".join(f"{r.program}\0{r.input}" for r in context)
+    return zlib.crc32(text.encode("utf-8")) % len(EXAMPLE_PROPOSALS)
 
 
 @functools.cache
@@ -152,7 +179,7 @@ class TripletSpec(TaskSpec):
             goal=self.goal,
             requirements=code_requirements(settings.timeout_s),
             references=reference_block(context, show_output=True),
-            reply=PROPOSE_TRIPLET_REPLY,
+            reply=triplet_reply(example_index(context)),
         )
 
     def context_record(self, context: Sequence[Triplet]) -> dict[str, Any]:
