@@ -1,6 +1,6 @@
 """The vLLM engine for real (skipped where vLLM is not installed): it samples what the torch
 model would, serves new weights after a sync, and dies with the process that started it, even
-under kill -9.
+under kill -9; a terminal's Ctrl-C does not reach it.
 
 One engine in a child process (a random SmolLM2-shaped model, eager mode so it starts in
 seconds) does the checks and reports them; the test then kills that process with SIGKILL and
@@ -92,6 +92,22 @@ SCRIPT = textwrap.dedent(
         out["old_vs_new"] = sum(moved) / len(moved)
         out["syncs"] = len(gen.sync_seconds) - out["syncs_at_start"]
         out["engine_pids"] = sorted(_children())
+        # A terminal's Ctrl-C reaches the whole foreground group; the trainer handles it (here
+        # a counter) and needs the engine alive to finish the step in flight.
+        import signal
+        got = []
+        signal.signal(signal.SIGINT, lambda *_: got.append(1))
+        os.killpg(os.getpgrp(), signal.SIGINT)
+        time.sleep(2)
+        out["ctrl_c_seen"] = len(got)
+        after = []  # a dead engine may hang rather than raise: wait at most 5 minutes
+        import threading
+        t = threading.Thread(target=lambda: after.extend(
+            len(c.token_ids) for r in gen.generate(prompts, n=1, sampling=sp) for c in r),
+            daemon=True)
+        t.start()
+        t.join(300)
+        out["after_ctrl_c"] = after
         out["weights_dir"] = str(gen._dir)
         print("AZR-RESULT " + json.dumps(out), flush=True)
         time.sleep(600)  # the test kills us here
@@ -115,7 +131,11 @@ def test_engine_samples_the_learners_weights_and_dies_with_its_process(tmp_path)
     script = tmp_path / "engine_check.py"
     script.write_text(SCRIPT)
     proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        start_new_session=True,  # its Ctrl-C below goes to its own group, not pytest's
     )
     try:
         assert proc.stdout is not None
@@ -143,6 +163,8 @@ def test_engine_samples_the_learners_weights_and_dies_with_its_process(tmp_path)
     # sums above are the exact check.)
     assert out["old_vs_new"] > out["gap_after"]
     assert out["syncs"] == 1
+    # The engine survived a Ctrl-C sent to the trainer's process group and still generates.
+    assert out["ctrl_c_seen"] == 1 and out["after_ctrl_c"] == [8, 8]
     pids = [p for p in out["engine_pids"] if p != proc.pid]
     assert pids
     deadline = time.monotonic() + 15

@@ -311,3 +311,55 @@ def test_azr_train_seeding_resumed_after_ctrl_c_equals_seeding_in_one_go(tmp_pat
             store.close()
 
     assert stored(cut) == stored(tmp_path / "whole")
+
+
+_GROUP_SCRIPT = r"""
+import multiprocessing as mp, os, signal, sys, time
+from azr.interrupts import own_process_group
+
+def child(q):
+    q.put(os.getpgrp())
+    time.sleep(30)
+
+if __name__ == "__main__":
+    own = sys.argv[1] == "own"
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    if own:
+        with own_process_group(sys.argv[2]):
+            p = ctx.Process(target=child, args=(q,))
+            p.start()
+    else:
+        p = ctx.Process(target=child, args=(q,))
+        p.start()
+    child_group = q.get(timeout=60)
+    # This process plays the trainer, which handles the Ctrl-C. (Set after the start: an
+    # ignored SIGINT would be inherited by the child and hide the control's death.)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.killpg(os.getpgrp(), signal.SIGINT)  # a terminal's Ctrl-C: the whole foreground group
+    p.join(3)
+    print(child_group != os.getpgrp(), p.is_alive())
+    p.kill()
+"""
+
+
+@pytest.mark.parametrize("own", [True, False])
+def test_spawned_helpers_in_their_own_group_survive_a_terminal_ctrl_c(
+    tmp_path: Path, own: bool
+) -> None:
+    """The vLLM engine is spawned by multiprocessing; started inside `own_process_group` it
+    is out of the terminal's process group and a Ctrl-C sent to that group does not kill it.
+    Without it (the control) the same Ctrl-C kills the spawned child."""
+    script = tmp_path / "group.py"
+    script.write_text(_GROUP_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    out = subprocess.run(
+        [sys.executable, str(script), "own" if own else "shared", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        start_new_session=True,  # the group the script signals is its own, not pytest's
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == (["True", "True"] if own else ["False", "False"])

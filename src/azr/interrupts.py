@@ -5,10 +5,14 @@ the step (or seeding round) in flight, commits and checkpoints it, and stops. A 
 raises `KeyboardInterrupt` at once, as the default handler would; the step in flight is then
 lost and `--resume` continues from the last durable step, exactly as after `kill -9`.
 
-`sigint_blocked()` starts helper processes (the vLLM engine) with SIGINT blocked: a blocked
-signal stays blocked across fork and exec, so a Ctrl-C at the terminal, which the kernel sends
-to every process of the foreground group, cannot kill the engine under a step that is being
-finished. The trainer stops such helpers itself.
+`sigint_blocked()` starts helper processes with SIGINT blocked: a blocked signal stays blocked
+across fork, so a Ctrl-C at the terminal, which the kernel sends to every process of the
+foreground group, cannot kill them under a step that is being finished. That is not enough for
+processes that Python's multiprocessing *spawns* (vLLM's engine on a CPU): the interpreter they
+exec installs its own SIGINT handling, and vLLM's engine shuts down on SIGINT (measured: a
+terminal Ctrl-C killed the engine, EngineDeadError). `own_process_group()` starts them in a
+process group of their own, which a terminal's Ctrl-C does not reach. The trainer stops such
+helpers itself (and a watchdog does when the trainer is killed).
 
 `signal_point` is a test hook like `azr.selfplay.trainer.crash_point`: `AZR_SIGINT_AT=<name>[:<n>]`
 (several separated by commas) makes the process send itself SIGINT at that point.
@@ -18,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
@@ -75,6 +81,36 @@ def sigint_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+# The interpreter multiprocessing spawns inside `own_process_group`: it leaves the terminal's
+# process group, then execs the real interpreter with the same arguments (same pid).
+_OWN_GROUP = (
+    "import os, sys; os.setpgrp(); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+@contextlib.contextmanager
+def own_process_group(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Processes that multiprocessing spawns inside the block start in their own process
+    group (a small launcher written to `folder` is the spawn executable meanwhile), so a
+    terminal's Ctrl-C does not reach them. Forked children are not affected. POSIX only."""
+    import multiprocessing.spawn as mp_spawn
+
+    if os.name != "posix":
+        yield
+        return
+    launcher = os.path.join(os.fspath(folder), "python-own-group")
+    with open(launcher, "w", encoding="utf-8") as fh:
+        python, code = shlex.quote(sys.executable), shlex.quote(_OWN_GROUP)
+        fh.write(f'#!/bin/sh\nexec {python} -c {code} "$@"\n')
+    os.chmod(launcher, 0o755)
+    old = mp_spawn.get_executable()
+    mp_spawn.set_executable(launcher)
+    try:
+        yield
+    finally:
+        mp_spawn.set_executable(old)
 
 
 def signal_point(name: str, n: int) -> None:

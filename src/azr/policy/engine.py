@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azr.errors import UserError
-from azr.interrupts import sigint_blocked
+from azr.interrupts import own_process_group, sigint_blocked
 from azr.policy.base import Completion, GenerationProgress, Learner, ProgressFn, SamplingParams
 
 if TYPE_CHECKING:
@@ -353,10 +353,11 @@ class VLLMGenerator:
             kwargs["gpu_memory_utilization"] = s.gpu_memory_utilization
         before = _children()
         libs = engine_preload() if self.device.type == "cpu" and s.preload else []
-        # The engine's processes start with SIGINT blocked: a Ctrl-C at the terminal reaches
-        # the whole process group, and the trainer finishes the step in flight on the first one
-        # (azr.interrupts), which needs the engine alive. close() and the watchdog stop it.
-        with _preloaded(libs), sigint_blocked():
+        # The engine's processes start in a process group of their own (and with SIGINT
+        # blocked): a Ctrl-C at the terminal reaches the whole foreground group, and the trainer
+        # finishes the step in flight on the first one (azr.interrupts), which needs the engine
+        # alive. close() and the watchdog stop it.
+        with _preloaded(libs), sigint_blocked(), own_process_group(self._dir):
             llm = LLM(**kwargs)
         self._watchdog = _watch(_children() - before, self._dir)
         return llm
