@@ -331,11 +331,8 @@ def test_rewrites_of_a_shown_program_on_its_input_are_refused(ex: Any) -> None:
     shown = validate_proposals(ex, TaskType.DEDUCTION, copies, [REF])
     assert {r.reason for r in shown} == {"copy of the prompt's worked example"}
     # A rewrite of another example on its input: same input and output, refused.
-    collatz = (
-        "def f(x):\n    c = 0\n    while x > 1:\n        if x % 2:\n            x = 3 * x + 1\n"
-        "        else:\n            x //= 2\n        c += 1\n    return c"
-    )
-    (rewrite,) = validate_proposals(ex, TaskType.ABDUCTION, [propose(collatz, "6")], [REF])
+    divisors = "def f(m):\n    return len([d for d in range(1, m + 1) if m % d == 0])"
+    (rewrite,) = validate_proposals(ex, TaskType.ABDUCTION, [propose(divisors, "12")], [REF])
     assert rewrite.reason == "copy of the prompt's worked example (same input and output)"
     # The rewrites Qwen2.5-Coder-0.5B drifted to: other names and a loop, the example's input.
     loop = (

@@ -37,7 +37,9 @@ reader.
 # replies in one prompt 8-25 %. So each prompt shows ONE example, but which one varies with the
 # prompt's references: with a single example the long run's proposals anchored on its input (45 of
 # 56 valid proposals in steps 37-48 used [3, 4, 5, 6]). A proposal whose program is any example's
-# (after normalisation), or that gives an example's output on its input, is refused.
+# (after normalisation), or that gives an example's output on its input, is refused. (A 3n + 1
+# example, tried in steps 52-67, drew `while n != 1` rewrites that never ended: 12 timeouts, 10-20 s
+# of a step's execution; the bounded loop below replaced it.)
 EXAMPLE_PROPOSALS = (
     (
         "I will keep the even numbers of a list and add up their squares.",
@@ -56,14 +58,14 @@ EXAMPLE_PROPOSALS = (
         "{'a': 3, 'b': 1, 'c': 2}, 'b'",
     ),
     (
-        "I will count the steps of the 3n + 1 process until the number reaches 1.",
-        "def f(n):\n    steps = 0\n    while n != 1:\n        n = n // 2 if n % 2 == 0 else 3 * n + 1\n"
-        "        steps += 1\n    return steps",
-        "6",
+        "I will count the numbers from 1 to n that divide n.",
+        "def f(n):\n    count = 0\n    for i in range(1, n + 1):\n        if n % i == 0:\n"
+        "            count += 1\n    return count",
+        "12",
     ),
 )
 # What each example proposal returns on its input (checked against the sandbox by a test).
-EXAMPLE_OUTPUTS = ("52", "'abbcccd'", "[2, 3]", "8")
+EXAMPLE_OUTPUTS = ("52", "'abbcccd'", "[2, 3]", "6")
 
 
 def triplet_reply(index: int) -> str:
