@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,10 +332,15 @@ class VLLMGenerator:
     def _start_engine(self, home: Path) -> Any:
         s = self.settings
         os.environ["VLLM_CPU_KVCACHE_SPACE"] = f"{s.kv_cache_gb:g}"
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        # vLLM logs to stdout, where azr prints its result line; at WARNING it printed a dozen
+        # harmless lines per start (Triton missing, compile cache reloads). Errors still show;
+        # VLLM_LOGGING_LEVEL=WARNING (or INFO) in the environment brings the rest back.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
         os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_bind())
-        from vllm import LLM
+        with warnings.catch_warnings():  # vLLM's import touches a deprecated torch name
+            warnings.filterwarnings("ignore", message=r".*reduce_op.*", category=FutureWarning)
+            from vllm import LLM
 
         kwargs: dict[str, Any] = dict(
             model=str(home),
