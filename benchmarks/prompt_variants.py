@@ -63,6 +63,7 @@ class Variant:
     reasoning: bool
     user_text: Callable[[str, dict[str, str]], str] | None = None
     copies: Callable[[str], tuple[str, ...]] = lambda mode: ()
+    style: str = "chat"  # how the user text is rendered: the chat template or the R1 wrapper
 
 
 def _training_text(mode: str, fields: dict[str, str]) -> str:
@@ -119,6 +120,51 @@ def _training_copies(mode: str) -> tuple[str, ...]:
     if shown is None:  # prompts of commits before the example_answers attribute
         shown = (spec.example_answer,)
     return tuple(shown)
+
+
+def _deduction_think_text(
+    think: Callable[[Any], str], closing: str | None = None
+) -> Callable[[str, dict[str, str]], str]:
+    """The training prompt (CRUXEval-O) with the worked example's reasoning replaced by
+    `think(example)` (an `ExampleTask`) and, if given, the closing order line replaced.
+    CRUXEval-I questions get the training prompt unchanged."""
+
+    def text(mode: str, fields: dict[str, str]) -> str:
+        from azr.tasks.types.deduction import EXAMPLES
+
+        out = _training_text(mode, fields)
+        if mode != "output":
+            return out
+        for ex in EXAMPLES:
+            out = out.replace(ex.think, think(ex))
+        if closing is not None:
+            out = out[: out.rindex("Reply in this order")] + closing
+        return out
+
+    return text
+
+
+_BRIEF_CLOSING = (
+    "Reply in this order: one line of reasoning, then </think>, then <answer>, then one "
+    "```output block, then </answer>. Nothing comes after </answer>."
+)
+_SO_CLOSING = (
+    "Reply in this order: your short reasoning, ending with f(the input) == the value, then "
+    "</think>, then <answer>, then one ```output block, then </answer>. Nothing comes after "
+    "</answer>."
+)
+
+
+_TRACES = {
+    "['ab', 'cat', 'dog', 'x']": "Going through words: 'ab' has 2 letters, skipped; 'cat' has 3, "
+    "kept as 'CAT'; 'dog' has 3, kept as 'DOG'; 'x' has 1, skipped. The list is ['CAT', 'DOG'].",
+    "'abcab', 'c'": "d = {}. ch = 'a': d = {'a': 1}. ch = 'b': d = {'a': 1, 'b': 1}. ch = 'c': "
+    "skipped. ch = 'a': d = {'a': 2, 'b': 1}. ch = 'b': d = {'a': 2, 'b': 2}. Return d.",
+}
+
+
+def _so_think(example: Any) -> str:
+    return f"{example.think} So f({example.shown}) == {example.answer}"
 
 
 # Experimental solver prompts tried while designing the shipped ones (kept so the table in
@@ -272,6 +318,28 @@ VARIANTS: dict[str, Variant] = {
     "training-order": Variant("training-order", True, _order_text, _training_copies),
     "training-fence": Variant("training-fence", True, _fence_text, _training_copies),
     "training-2ex": Variant("training-2ex", True, _two_examples_text, _training_copies),
+    "training-base": Variant("training-base", True, _training_text, _training_copies, "base"),
+    "training-brief": Variant(
+        "training-brief",
+        True,
+        _deduction_think_text(lambda e: e.think, _BRIEF_CLOSING),
+        _training_copies,
+    ),
+    "training-so": Variant(
+        "training-so", True, _deduction_think_text(_so_think, _SO_CLOSING), _training_copies
+    ),
+    "training-trace": Variant(
+        "training-trace",
+        True,
+        _deduction_think_text(lambda e: _TRACES[e.shown]),
+        _training_copies,
+    ),
+    "training-assert": Variant(
+        "training-assert",
+        True,
+        _deduction_think_text(lambda e: f"assert f({e.shown}) == {e.answer}"),
+        _training_copies,
+    ),
     "ph-trace": Variant(
         "ph-trace",
         True,
@@ -340,7 +408,6 @@ def solver_jobs(
     from azr.evaluate.cruxeval import CruxEval
     from azr.tasks.prompts import PromptRenderer, wrap
 
-    renderer_chat = lambda text: wrap(text, "chat", tokenizer)  # noqa: E731
     direct_chat = PromptRenderer("chat", _chat_template(tokenizer))
     jobs: list[Job] = []
     for mode in args.modes:
@@ -364,7 +431,7 @@ def solver_jobs(
                         text = bench.prompt(p, "benchmark")
                         text = direct_chat.render_plain(text) if args.direct_chat else text
                     else:
-                        text = renderer_chat(v.user_text(mode, p.fields))
+                        text = wrap(v.user_text(mode, p.fields), v.style, tokenizer)
                     jobs.append(Job((mode, vname, temp), i, text, sp))
     return jobs
 
@@ -684,6 +751,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(rescore(args.rescore))
         return
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")
+    from azr.policy.engine import cpu_bind
+
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_bind())  # every CPU, as training
     from vllm import LLM
 
     import azr.tasks.prompts as prompts_module
