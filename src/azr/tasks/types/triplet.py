@@ -25,11 +25,14 @@ edited copy):
 
 {references}
 
-Make the task hard enough to need careful step-by-step reasoning, but solvable by a careful \
-reader.
+Keep it small: a short program whose result a careful reader can work out step by step, \
+without a computer.
 
 {reply}"""
 
+# The difficulty sentence asked for small tasks since step 68 of the long run: with "hard enough to
+# need careful step-by-step reasoning" 32 of 43 deduction tasks of steps 49-64 were never solved
+# in 4 attempts (no contrast for the learnability reward).
 # One complete example reply (the program and input of another task) after the explicit order of
 # the reply's parts. Measured with benchmarks/prompt_variants.py (docs/results.md, "Prompts at
 # step 0"), Qwen2.5-Coder-0.5B at temperature 1: one example reply gave 29-50 % valid proposals
