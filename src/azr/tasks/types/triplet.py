@@ -30,7 +30,7 @@ without a computer.
 
 {reply}"""
 
-# The difficulty sentence asked for small tasks since step 68 of the long run: with "hard enough to
+# The difficulty sentence asks for small tasks since step 79 of the long run: with "hard enough to
 # need careful step-by-step reasoning" 32 of 43 deduction tasks of steps 49-64 were never solved
 # in 4 attempts (no contrast for the learnability reward).
 # One complete example reply (the program and input of another task) after the explicit order of
