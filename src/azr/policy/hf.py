@@ -528,6 +528,7 @@ class HFPolicy(Policy):
         return {
             "read_nograd": float(reads[0]),
             "read_grad": float(reads[1]),
+            "grad_tokens": float(completion),  # read_grad less this is padding
             "sequence_tokens": float(own),
             "gflop": work,
             "gflop_per_s": work / elapsed if elapsed > 0 else 0.0,
