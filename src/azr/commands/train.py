@@ -86,6 +86,14 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[
             bool, typer.Option("--resume", help="continue the run in --run-dir")
         ] = False,
+        from_step: Annotated[
+            int | None,
+            typer.Option(
+                "--from-step",
+                help="with --resume: go back to this step's checkpoint and train on from there "
+                "(later steps are dropped; e.g. after a run diverged)",
+            ),
+        ] = None,
         device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or auto")] = None,
         seed: Annotated[int | None, typer.Option(help="random seed")] = None,
         solve_from: Annotated[
@@ -155,6 +163,10 @@ def register(app: typer.Typer) -> None:
             layers.append(
                 {"run": {"report_to": trackers, "tensorboard": "tensorboard" in trackers}}
             )
+        if from_step is not None and not resume:
+            raise UserError("--from-step needs --resume --run-dir DIR (the run to go back in)")
+        if from_step is not None and from_step < 1:
+            raise UserError(f"--from-step must be a trained step (1 or more), not {from_step}")
         if resume:
             if run_dir is None:
                 raise UserError("--resume needs --run-dir DIR (the run to continue)")
@@ -195,6 +207,7 @@ def register(app: typer.Typer) -> None:
                 cfg,
                 run_dir,
                 resume=resume,
+                from_step=from_step,
                 progress=progress,
                 executor_factory=executor,
                 stop=stop,

@@ -106,7 +106,8 @@ def _read_safetensors_dir(path: Path) -> dict[str, torch.Tensor]:
 
 def load_state(state: TrainState, directory: Path) -> dict[str, Any]:
     """Restore weights, optimiser and RNG states that `save_state` wrote into `state`'s
-    objects; returns the checkpoint's metadata (step count, config)."""
+    objects; returns the checkpoint's metadata (step count, config). A checkpoint without its
+    optimiser state (a run keeps it in the newest only) leaves the optimiser fresh."""
     meta_path = directory / CHECKPOINT_META
     if not meta_path.is_file():
         raise UserError(
@@ -131,8 +132,9 @@ def load_state(state: TrainState, directory: Path) -> dict[str, Any]:
                 f"checkpoint {directory} does not fit this model: missing "
                 f"{sorted(set(missing) - tied)[:3]}, unexpected {sorted(unexpected)[:3]}"
             )
-    opt_state = torch.load(directory / "optimizer.pt", weights_only=True, map_location="cpu")
-    state.optimizer.load_state_dict(opt_state)
+    if (directory / "optimizer.pt").is_file():  # older checkpoints keep weights only
+        opt_state = torch.load(directory / "optimizer.pt", weights_only=True, map_location="cpu")
+        state.optimizer.load_state_dict(opt_state)
     rng = torch.load(directory / "rng.pt", weights_only=True, map_location="cpu")
     torch.set_rng_state(rng["torch"])
     state.sampler.set_state(rng["generator"])

@@ -33,8 +33,10 @@ from typing import Any
 import numpy as np
 
 from azr.config import TrainConfig
+from azr.errors import UserError
 from azr.interrupts import StopRequest
 from azr.policy.base import Generator, Learner, Policy
+from azr.policy.models import CHECKPOINT_META
 from azr.rundir import METRICS, SAMPLES, RunDir, write_atomic
 from azr.selfplay.loop import SelfPlay
 from azr.selfplay.progress import Progress
@@ -131,6 +133,7 @@ def train(
     policy_factory: PolicyFactory | None = None,
     executor_factory: Callable[[TrainConfig], contextlib.AbstractContextManager[Any]] | None = None,
     stop: StopRequest | None = None,
+    from_step: int | None = None,
 ) -> RunSummary:
     """Run (or resume) self-play in `run_dir` until step `cfg.run.steps`. With `stop`, the
     first Ctrl-C ends the run after the step in flight (see the module doc)."""
@@ -140,6 +143,8 @@ def train(
     # is written.
     if resume:
         run = RunDir.open_existing(run_dir, cfg)
+        if from_step is not None:
+            _check_rewind(run, from_step)
     else:
         RunDir.check_new(run_dir)
     with contextlib.ExitStack() as stack:
@@ -157,6 +162,8 @@ def train(
         if not resume:
             run = RunDir.create(run_dir, cfg)
         try:
+            if from_step is not None:
+                rewind(run, from_step, progress)
             start = restore(run, cfg, policy, progress, resume)
             loop = SelfPlay(
                 cfg, policy, executor, run.store, start.rng, progress, generator=generator
@@ -168,6 +175,30 @@ def train(
             return RunSummary(run.path, first, cfg.run.steps, seconds)
         finally:
             run.close()
+
+
+def _check_rewind(run: RunDir, step: int) -> None:
+    """`--from-step`: the step must have a checkpoint in the run (fails before any loading)."""
+    kept = [s for s, _ in run.store.checkpoints()]
+    if step not in kept:
+        run.close()
+        listed = ", ".join(map(str, kept)) or "none"
+        raise UserError(
+            f"--from-step {step}: {run.path} has no checkpoint of step {step} (it has: {listed})"
+        )
+
+
+def rewind(run: RunDir, step: int, progress: Progress) -> None:
+    """Make checkpoint `step` the newest: later checkpoints are forgotten, so the resume below
+    rolls the logs and buffers back to it and trains the later steps again."""
+    later = [s for s, _ in run.store.checkpoints() if s > step]
+    for s in later:
+        run.store.forget_checkpoint(s)
+    if later:
+        progress.warn(
+            f"--from-step {step}: steps {step + 1}..{later[-1]} and their checkpoints are "
+            "dropped and will be trained again"
+        )
 
 
 @dataclass
@@ -204,7 +235,13 @@ def restore(
         rng.bit_generator.state = record["rng"]
         ckpts = run.store.checkpoints()
         if ckpts and ckpts[-1][0] == durable:
-            policy.load(run.path / ckpts[-1][1] / "policy")
+            home = run.path / ckpts[-1][1] / "policy"
+            if not (home / "optimizer.pt").is_file() and (home / CHECKPOINT_META).is_file():
+                progress.warn(
+                    f"step {durable}'s checkpoint keeps weights only (older checkpoints drop the "
+                    "optimiser state): the optimiser's moments restart from zero"
+                )
+            policy.load(home)
             loaded = True
     return ResumePoint(durable, rng, loaded)
 
