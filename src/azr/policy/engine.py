@@ -195,18 +195,27 @@ def engine_preload() -> list[str]:
     return found
 
 
+# The engine's processes import vLLM, whose import touches a deprecated torch name: two
+# FutureWarning lines on the terminal at every start. Silenced there (that warning only).
+_ENGINE_WARNINGS = "ignore::FutureWarning:vllm.triton_utils.dispatcher"
+
+
 @contextlib.contextmanager
 def _preloaded(libs: list[str]) -> Any:
-    old = os.environ.get("LD_PRELOAD")
+    """While the engine spawns its processes: `libs` preloaded into them, and their one
+    FutureWarning silenced (environment variables they inherit; restored afterwards)."""
+    old = {k: os.environ.get(k) for k in ("LD_PRELOAD", "PYTHONWARNINGS")}
     if libs:
-        os.environ["LD_PRELOAD"] = ":".join([*libs, *([old] if old else [])])
+        os.environ["LD_PRELOAD"] = ":".join([*libs, *filter(None, [old["LD_PRELOAD"]])])
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [old["PYTHONWARNINGS"], _ENGINE_WARNINGS]))
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("LD_PRELOAD", None)
-        else:
-            os.environ["LD_PRELOAD"] = old
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _sync_root(nbytes: int) -> Path:
