@@ -45,3 +45,29 @@ def test_task_type_names_appear_only_where_they_are_defined_or_are_data() -> Non
         if pattern.search(line)
     ]
     assert not found, found
+
+
+def test_the_sandbox_does_not_depend_on_the_task_domain() -> None:
+    """The security boundary sits below the task domain: nothing in `azr.sandbox` imports
+    `azr.tasks` (literal parsing and comparison, which both need, live in `azr.literals`), and
+    `azr.literals` imports neither."""
+
+    def imports(path: Path) -> set[str]:
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        return found
+
+    upward = [
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in sorted((SRC / "sandbox").rglob("*.py"))
+        for name in imports(path)
+        if name == "azr.tasks" or name.startswith("azr.tasks.")
+    ]
+    assert not upward, upward
+    leaf = imports(SRC / "literals.py")
+    assert not [n for n in leaf if n.startswith("azr")], leaf
+    assert "azr.literals" in imports(SRC / "sandbox" / "values.py")

@@ -17,11 +17,11 @@ import pytest
 from azr.buffers import TaskStore
 from azr.config import parse_assignment, resolve_config
 from azr.errors import UserError
+from azr.literals import NotALiteral, parse_literal
 from azr.policy.scripted import ScriptedPolicy
 from azr.selfplay import train
 from azr.selfplay.progress import Progress
 from azr.tasks import TaskType, Triplet, engine, types
-from azr.tasks.literals import NotALiteral, parse_literal
 from azr.tasks.model import Task
 from azr.tasks.prompts import fence, same_form, worked_example
 from azr.tasks.types.base import Plan

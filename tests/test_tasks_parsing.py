@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from azr.literals import literals_equal, parse_literal, same_literal_text
 from azr.tasks import InductionTask, Role, TaskType, Triplet
-from azr.tasks.literals import literals_equal, parse_literal, same_literal_text
 from azr.tasks.parsing import extract_solver_answer, parse_completion, parse_for
 from azr.tasks.prompts import forbidden_modules, proposer_prompt, solver_prompt, wrap
 from azr.tasks.types.induction import extract_induction_proposal

@@ -192,7 +192,7 @@ def test_plain_literal_fast_path_only_accepts_real_literals() -> None:
 
 def test_one_definition_of_the_same_literal() -> None:
     # Validation and grading agree on signed zeros and NaN (they used to disagree).
-    from azr.tasks.literals import same_literal_text
+    from azr.literals import same_literal_text
 
     for a, b in [("0.0", "-0.0"), ("0j", "-0j"), ("[1]", "(1,)"), ("float('nan')", "nan")]:
         assert literals_match(a, b) is same_literal_text(a, b)

@@ -220,7 +220,7 @@ class CruxEval(Benchmark):
         f = problem.fields
         if scoring == "strict":
             if self.mode == "output":
-                from azr.tasks.literals import same_literal_text
+                from azr.literals import same_literal_text
 
                 return same_literal_text(generation, f["output"])
             call = _strict_call(generation)
@@ -272,7 +272,7 @@ class CruxEval(Benchmark):
             return False
         if scoring == "official":
             return bool(outcome.value_repr == "True")
-        from azr.tasks.literals import same_literal_text
+        from azr.literals import same_literal_text
 
         return same_literal_text(outcome.value_repr, problem.fields["output"])
 

@@ -1,6 +1,6 @@
 """Trusted helpers for literal values, for the sandbox's callers (validation, benchmarks).
 
-One definition of "the same literal" serves the whole project: `azr.tasks.literals` (type-exact
+One definition of "the same literal" serves the whole project: `azr.literals` (type-exact
 at every level; `-0.0` differs from `0.0`, a NaN equals itself). These names are kept for the
 validate command and tests.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from azr.tasks.literals import NotALiteral, literals_equal, same_literal_text
-from azr.tasks.literals import parse_literal as _parse
+from azr.literals import NotALiteral, literals_equal, same_literal_text
+from azr.literals import parse_literal as _parse
 
 
 def parse_literal(text: str) -> Any:

@@ -2,9 +2,9 @@
 
 Submodules: `model` (data), `types` (the task-type registry: one spec per type with its
 prompts, answer blocks, validation, grading and dedup key), `prompts` (the prompt renderer and
-shared prompt pieces), `parsing` (completions -> blocks), `literals` (strict literal equality),
-`normalize` (program and argument normal forms), `engine` (validation and grading through the
-sandbox, batched over any mix of types).
+shared prompt pieces), `parsing` (completions -> blocks), `normalize` (program and argument
+normal forms), `engine` (validation and grading through the sandbox, batched over any mix of
+types). Strict literal equality is `azr.literals`, shared with the sandbox.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from azr.tasks.literals import same_literal_text
+from azr.literals import same_literal_text
 from azr.tasks.model import Task, Triplet
 from azr.tasks.normalize import normalize_input
 from azr.tasks.prompts import same_form

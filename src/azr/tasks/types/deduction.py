@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from azr.tasks.literals import NotALiteral, literals_equal, parse_literal
+from azr.literals import NotALiteral, literals_equal, parse_literal
 from azr.tasks.model import Task, Triplet
 from azr.tasks.prompts import same_form
 from azr.tasks.types.base import Plan, short_text

@@ -1,5 +1,8 @@
 """Strict comparison of Python literals (trusted code: only `ast.literal_eval`, never `eval`).
 
+A leaf module: the sandbox (`azr.sandbox.values`) and the task domain (`azr.tasks`) both import
+it, and it imports neither.
+
 `1`, `1.0` and `True` compare equal in Python but are different answers; so are `[1]` and
 `(1,)`, `{1: 'a'}` and `{True: 'a'}`. `literal_key` maps a literal to a hashable structure
 that records every nested type, and two literals are the same answer when their keys are equal.
