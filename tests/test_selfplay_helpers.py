@@ -102,6 +102,12 @@ class FakeCheck:
     valid: bool
     output: str | None
     reason: str
+    exc_type: str | None = None
+    where: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.valid else "error"
 
 
 def fake_run_pairs(executor: Any, pairs: list[tuple[str, str]]) -> list[FakeCheck]:

@@ -134,11 +134,10 @@ def register(app: typer.Typer) -> None:
                     for (slot, _, _, expected), check in zip(chunk, checks, strict=True):
                         row = results[slot]
                         assert row is not None
-                        row.update(valid=check.valid, output=check.output, reason=check.reason)
+                        output = check.output if check.valid else None
+                        row.update(valid=check.valid, output=output, reason=check.reason)
                         if expected is not None:
-                            row["matches"] = check.output is not None and literals_match(
-                                expected, check.output
-                            )
+                            row["matches"] = output is not None and literals_match(expected, output)
                     progress.advance(bar, len(chunk))
         finally:
             if executor is not None:

@@ -232,6 +232,74 @@ class _Scan:
         return False
 
 
+# The builtin exception classes by identity (`id` of a class that lives as long as the
+# interpreter): a program's own class cannot pass for one, whatever it calls itself.
+_BUILTIN_EXCEPTIONS = {
+    id(v): type.__dict__["__name__"].__get__(v)
+    for v in vars(builtins).values()
+    if isinstance(v, type) and issubclass(v, BaseException)
+}
+_TYPE_NAME = type.__dict__["__name__"]
+_TYPE_MODULE = type.__dict__["__module__"]
+_TYPE_QUALNAME = type.__dict__["__qualname__"]
+# prefix of a class that is neither builtin nor a verified module attribute (api.LOCAL_CLASS)
+LOCAL = "<program>."
+_CALLS = frozenset(
+    opcode.opmap[n] for n in ("CALL", "CALL_KW", "CALL_FUNCTION_EX") if n in opcode.opmap
+)
+_RETURN = opcode.opmap["RETURN_VALUE"]
+_CACHE = opcode.opmap.get("CACHE", -1)
+
+
+def exception_type(cls: type) -> str:
+    """The true identity of an exception class, read without running any of its code:
+    `ValueError` for a builtin (by identity), `module.QualName` for a class that IS that
+    attribute of an imported module (checked by identity, so a forged `__module__` or
+    `__qualname__` does not pass), else `<program>.` + its type-level `__name__` (a class the
+    program made: a metaclass property or a `str` subclass cannot fake these names)."""
+    name = _BUILTIN_EXCEPTIONS.get(id(cls))
+    if name is not None:
+        return name
+    try:
+        module, qualname = _TYPE_MODULE.__get__(cls), _TYPE_QUALNAME.__get__(cls)
+        if type(module) is str and type(qualname) is str:
+            found: object = sys.modules.get(module)
+            for part in qualname.split("."):
+                found = found.__dict__.get(part) if hasattr(found, "__dict__") else None
+            if found is cls:
+                return f"{module}.{qualname}"
+    except Exception:
+        pass
+    return LOCAL + str.__str__(_TYPE_NAME.__get__(cls))
+
+
+def _outermost_call(ecode: types.CodeType) -> range:
+    """Byte offsets of the expression's outermost call: the last instruction before the
+    return, with its inline caches (an interpreter may report any of them as the frame's last
+    instruction while the call runs); empty when that instruction is not a call."""
+    raw = ecode.co_code
+    end = raw.rfind(bytes([_RETURN]))
+    while end > 0 and end % 2:
+        end = raw.rfind(bytes([_RETURN]), 0, end)
+    at = end - 2
+    while at >= 0 and raw[at] == _CACHE:
+        at -= 2
+    return range(at, end) if at >= 0 and raw[at] in _CALLS else range(0)
+
+
+def raised_where(exc: BaseException, ecode: types.CodeType) -> str:
+    """Where an exception that escaped the expression was raised: "f" when the expression's
+    outermost call (the call of `f`) was running and the traceback goes into the called code;
+    "call" when the call itself failed (wrong arguments, `f` not a Python function);
+    "input" when evaluating the arguments (or anything before the call) raised."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code is not ecode:
+        tb = tb.tb_next
+    if tb is None or tb.tb_lasti not in _outermost_call(ecode):
+        return "input"
+    return "f" if tb.tb_next is not None else "call"
+
+
 def _error_text(exc: BaseException) -> str:
     name = type(exc).__name__
     try:
@@ -316,8 +384,11 @@ def run_job(
     blob: str | None = None,
     export: bool = False,
     profile: str = "strict",
-) -> tuple[str, str | None, str | None, bool, bool, str | None]:
-    """Run one job; returns (status, value_repr, error, dirty, needs_gc, exported code).
+) -> tuple[str, str | None, str | None, bool, bool, str | None, str | None, str | None]:
+    """Run one job; returns (status, value_repr, error, dirty, needs_gc, exported code,
+    exception type, where it was raised): the last two only with status "error", see
+    `exception_type` and `raised_where` ("program" for the program's top level, "output"
+    while rendering the returned value).
 
     With `blob`, run the code the other sandbox compiled and checked (the source is not sent
     again); with `export`, return this job's compiled code for the other sandbox. `profile`
@@ -336,12 +407,14 @@ def run_job(
                 benchmark,
                 False,
                 None,
+                None,
+                None,
             )
         code, ecode, dirty, needs_gc = loaded
     else:
         compiled = _compile(st, program, expr)
         if isinstance(compiled, str):
-            return "syntax_error", None, compiled, benchmark, False, None
+            return "syntax_error", None, compiled, benchmark, False, None, None, None
         code, ecode = compiled
         scan = _Scan()
         scan.add(code)
@@ -351,7 +424,7 @@ def run_job(
         dirty, violations = _check(st, program, expr, scan, imports, benchmark)
         if violations is not None:
             kind = "syntax_error" if violations.startswith("SyntaxError") else "policy"
-            return kind, None, violations, benchmark, False, None
+            return kind, None, violations, benchmark, False, None, None, None
         needs_gc = bool(scan.flags & _GEN_FLAGS)
         if export:
             packed = marshal.dumps((code, ecode, dirty, needs_gc))
@@ -363,10 +436,13 @@ def run_job(
         job_builtins["__import__"] = st.import_benchmark
         job_builtins["eval"] = _checked_eval(st, job_builtins)
     g["__builtins__"] = job_builtins
-    status, value, error = "ok", None, None
+    status, value, error, exc_type, where = "ok", None, None, None, None
+    stage = "program"
     try:
         exec(code, g)
+        stage = "expr"
         result = eval(ecode, g)
+        stage = "output"
         value = _canon.canonical_repr(result, st.max_chars)
         del result
     except _canon.NotLiteral as exc:
@@ -379,8 +455,10 @@ def run_job(
         status, error = "policy", str(exc)
     except BaseException as exc:  # the program's own exceptions, SystemExit included
         status, error = "error", _error_text(exc)
+        exc_type = exception_type(type(exc))
+        where = raised_where(exc, ecode) if stage == "expr" else stage
     try:  # noqa: SIM105 (contextlib is slow to import; start-up counts)
         g.clear()  # finalizers of this job's objects run now, on its own clock
     except BaseException:
         pass
-    return status, value, error, dirty, needs_gc, exported
+    return status, value, error, dirty, needs_gc, exported, exc_type, where

@@ -170,16 +170,23 @@ def combine(a: ExecResult, b: ExecResult) -> ExecResult:
     if a.status != b.status:
         detail = f"{a.status} under one hash seed, {b.status} under the other"
         return ExecResult("nondeterministic", None, detail, elapsed)
-    if a.status == "error" and _exception_name(a.error) != _exception_name(b.error):
-        # Which exception a program raises is part of its outcome: one that depends on the
-        # hash seed is as nondeterministic as a value that does. (Messages may differ: they
-        # can print a set or a dict; the type is what an answer about the error names.)
-        detail = (
-            f"{_exception_name(a.error)} under one hash seed, "
-            f"{_exception_name(b.error)} under the other"
-        )
+    if a.status == "error" and _outcome(a) != _outcome(b):
+        # Which exception a program raises, and where, is part of its outcome: one that depends
+        # on the hash seed is as nondeterministic as a value that does. (Messages may differ:
+        # they can print a set or a dict; the type is what an answer about the error names.)
+        (ta, wa), (tb, wb) = _outcome(a), _outcome(b)
+        if ta != tb:
+            detail = f"{ta} under one hash seed, {tb} under the other"
+        else:
+            detail = f"{ta} raised in {wa} under one hash seed, in {wb} under the other"
         return ExecResult("nondeterministic", None, detail, elapsed)
-    return ExecResult(a.status, None, a.error, elapsed)
+    return ExecResult(a.status, None, a.error, elapsed, a.exc_type, a.where)
+
+
+def _outcome(res: ExecResult) -> tuple[str, str | None]:
+    """An "error" result's exception type (its true identity from the sandbox; the name in
+    the error text only for a result made without one) and where it was raised."""
+    return res.exc_type or _exception_name(res.error), res.where
 
 
 def _exception_name(error: str | None) -> str:

@@ -15,7 +15,8 @@ Protocol: the parent sends length-prefixed JSON batches
 export the compiled code, marshalled, for the other hash seed's sandbox; 2: run the given code,
 compiled and checked by that sandbox; profile: the policy profile, "strict" or "benchmark",
 see rules.py); the sandbox answers with JSON lines
-``[seq, status, value_repr, error, elapsed, code]`` and notices
+``[seq, status, value_repr, error, elapsed, code, exc_type, where]`` (the last two: the
+raised exception's class and where it was raised, only with status "error") and notices
 ``{"ready": ...}``, ``{"timeout": seq}``, ``{"crash": seq, "running": 0|1, "code": n}``.
 """
 
@@ -104,7 +105,7 @@ def executor_main(
             flush()
             now = last_flush
         pack(shm, 0, seq, 1, now, timeout)
-        status, value, error, dirty, needs_gc, code = run_job(
+        status, value, error, dirty, needs_gc, code, exc_type, where = run_job(
             st, program, expr, blob, mode == 1, profile
         )
         if needs_gc:
@@ -113,7 +114,7 @@ def executor_main(
             gc.freeze()
         end = monotonic()
         pack(shm, 0, seq, 0, now, timeout)
-        rows.append([seq, status, value, error, round(end - now, 6), code])
+        rows.append([seq, status, value, error, round(end - now, 6), code, exc_type, where])
         done += 1
         if dirty or (done % 64 == 0 and _rss_kb() > max_rss_kb):
             flush()

@@ -22,6 +22,14 @@ STATUSES = frozenset(
     }
 )
 
+# Where an "error" result's exception was raised (`ExecResult.where`): the program's top level,
+# evaluating the expression's arguments (the input), the call of `f` itself (wrong arguments,
+# `f` not a Python function), inside `f` (the called code), or rendering the returned value.
+PLACES = frozenset({"program", "input", "call", "f", "output"})
+# `ExecResult.exc_type` of a class that is neither a builtin nor a verified module attribute
+# (one the program made) is this prefix and the class's name.
+LOCAL_CLASS = "<program>."
+
 
 # `SandboxConfig.isolation`, the `--isolation` flag and `executor.isolation` in configs:
 # - "auto" (the default): the strongest OS boundary this machine can give, and never none.
@@ -97,12 +105,21 @@ class ExecRequest:
 
 @dataclass(slots=True)
 class ExecResult:
-    """Outcome of one request; `value_repr` is a canonical literal repr when status is "ok"."""
+    """Outcome of one request; `value_repr` is a canonical literal repr when status is "ok".
+
+    With status "error": `error` is the text `Name: message` (for people), `exc_type` the
+    exception class's true identity, determined inside the sandbox without running the class's
+    code (`ValueError` for a builtin, `module.QualName` for a class verified to be that
+    module's attribute, `LOCAL_CLASS` + Name for any other: one the program made), and `where`
+    one of `PLACES`. Compare `exc_type`, never a name parsed out of `error`.
+    """
 
     status: str
     value_repr: str | None = None
     error: str | None = None
     elapsed_s: float = 0.0
+    exc_type: str | None = None
+    where: str | None = None
 
     @property
     def ok(self) -> bool:

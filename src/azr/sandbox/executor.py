@@ -30,6 +30,7 @@ from azr.sandbox._run_state import Batch, Job, RunState
 from azr.sandbox.api import (
     ISOLATION_MODES,
     OPT_OUT_HINT,
+    PLACES,
     STATUSES,
     ExecRequest,
     ExecResult,
@@ -346,20 +347,23 @@ class Executor:
         if type(msg) is list:  # a list of results
             outstanding = sb.outstanding
             for row in msg:
-                if type(row) is not list or len(row) != 6:
+                if type(row) is not list or len(row) != 8:
                     continue
-                seq, status, value, error, elapsed, code = row
+                seq, status, value, error, elapsed, code, exc_type, where = row
                 job = outstanding.pop(seq, None) if type(seq) is int else None
                 if job is None:
                     continue
                 self._answered(sb, job)
                 if status not in STATUSES:
                     status, value, error = "crashed", None, "malformed result from the worker"
+                failed = status == "error"
                 res = ExecResult(
                     status,
                     value if type(value) is str else None,
                     error if type(error) is str else None,
                     float(elapsed) if type(elapsed) in (int, float) else 0.0,
+                    exc_type if failed and type(exc_type) is str else None,
+                    where if failed and where in PLACES else None,
                 )
                 state.finish(job, res, code if type(code) is str else None)
             return

@@ -19,13 +19,28 @@ _REASONS = {
 }
 
 
-@dataclass
-class TripletCheck:
-    """Verdict on one (program, input): the canonical output repr when valid, else a reason."""
+@dataclass(frozen=True)
+class RunCheck:
+    """The sandbox's structured verdict on one (program, input), run under two hash seeds.
 
-    valid: bool
+    `status` is the executor's (`ok`, `error`, `timeout`, `nondeterministic`, ...) or `input`
+    when the input is not one call's argument list (then nothing ran). `output` is the
+    canonical literal `f` returned (status `ok`; `"None"` included). With status `error`,
+    `exc_type` is the exception class's true identity and `where` where it was raised
+    (`azr.sandbox.api.ExecResult`): the same under both hash seeds, or the status is
+    `nondeterministic`. `reason` is the one-line validation reason.
+    """
+
+    status: str
     output: str | None
     reason: str
+    exc_type: str | None = None
+    where: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Whether the program returned a literal other than None (a valid triplet)."""
+        return self.status == "ok" and self.output is not None and self.output != "None"
 
 
 def argument_error(text: str, func: str = "f") -> str | None:
@@ -81,21 +96,18 @@ def reason_for(result: ExecResult) -> str:
     return f"error: {result.error}"
 
 
-def validate_triplets(executor: Executor, items: Sequence[tuple[str, str]]) -> list[TripletCheck]:
+def validate_triplets(executor: Executor, items: Sequence[tuple[str, str]]) -> list[RunCheck]:
     """Validate (program, input) pairs: parse, policy, run under two hash seeds, check output."""
-    checks: list[TripletCheck | None] = [None] * len(items)
+    checks: list[RunCheck | None] = [None] * len(items)
     requests: list[ExecRequest] = []
     positions: list[int] = []
     for i, (program, input_text) in enumerate(items):
         expr = parse_arguments(input_text)
         if expr is None:
-            checks[i] = TripletCheck(False, None, argument_error(input_text) or "invalid input")
+            checks[i] = RunCheck("input", None, argument_error(input_text) or "invalid input")
             continue
         requests.append(ExecRequest(program=program, expr=expr, check_determinism=True))
         positions.append(i)
     for i, res in zip(positions, executor.run(requests), strict=True):
-        if res.status == "ok" and res.value_repr != "None":
-            checks[i] = TripletCheck(True, res.value_repr, "ok")
-        else:
-            checks[i] = TripletCheck(False, None, reason_for(res))
+        checks[i] = RunCheck(res.status, res.value_repr, reason_for(res), res.exc_type, res.where)
     return [c for c in checks if c is not None]

@@ -21,7 +21,7 @@ from azr.tasks.types.induction import message_leak
 
 if TYPE_CHECKING:
     from azr.sandbox import Executor
-    from azr.sandbox.validate import TripletCheck
+    from azr.sandbox.validate import RunCheck
 
 
 @dataclass
@@ -45,7 +45,7 @@ class GradeResult:
     answer: str | None = None
 
 
-def run_pairs(executor: Executor, pairs: Sequence[tuple[str, str]]) -> list[TripletCheck]:
+def run_pairs(executor: Executor, pairs: Sequence[tuple[str, str]]) -> list[RunCheck]:
     """Validate (program, input) pairs in one batch: the checks of docs/algorithm.md, section 4,
     and canonical outputs."""
     if not pairs:

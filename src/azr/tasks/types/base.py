@@ -20,11 +20,25 @@ from azr.tasks.parsing import ParsedCompletion
 
 
 class Check(Protocol):
-    """The sandbox's verdict on one (program, input) job (`azr.sandbox.validate.TripletCheck`)."""
+    """The sandbox's structured verdict on one (program, input) job, run under two hash seeds
+    (`azr.sandbox.validate.RunCheck`): `status` (`ok`, `error`, `timeout`, `nondeterministic`,
+    ..., or `input` for an input that is not one call's argument list), `output` (the literal
+    `f` returned, with `ok`), `exc_type` and `where` (with `error`: the exception class's true
+    identity and where it was raised: `program`, `input`, `call`, `f` or `output`), `reason`,
+    and `valid` (returned a literal other than None)."""
 
-    valid: bool
-    output: str | None
-    reason: str
+    @property
+    def status(self) -> str: ...
+    @property
+    def output(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def exc_type(self) -> str | None: ...
+    @property
+    def where(self) -> str | None: ...
+    @property
+    def valid(self) -> bool: ...
 
 
 Job = tuple[str, str]  # (program, input) for the sandbox
