@@ -28,19 +28,30 @@ from typing import Any
 from azr.config import parse_assignment, resolve_config
 from azr.evaluate.learning import build_heldout, evaluate, load_cruxeval
 from azr.jsonl import read_jsonl
-from azr.tasks.types import names
 
-TYPES = names()
 
-GROUPS = (
-    [("solver", t, "solve_rate") for t in TYPES]
-    + [("solver", t, "format_rate") for t in TYPES]
-    + [("proposer", t, "valid_rate") for t in TYPES]
-    + [("proposer", t, "format_rate") for t in TYPES]
-    + [("solver", "cruxeval-o", "solve_rate"), ("solver", "cruxeval-o", "format_rate")]
-    + [("solver", k, "example_copy_rate") for k in (*TYPES, "cruxeval-o")]
-    + [("proposer", t, "example_copy_rate") for t in TYPES]
-)
+def groups(types: list[str]) -> list[tuple[str, str, str]]:
+    """(role, task type or set, metric) rows of the table, for the study's task types."""
+    return (
+        [("solver", t, "solve_rate") for t in types]
+        + [("solver", t, "format_rate") for t in types]
+        + [("proposer", t, "valid_rate") for t in types]
+        + [("proposer", t, "format_rate") for t in types]
+        + [("solver", "cruxeval-o", "solve_rate"), ("solver", "cruxeval-o", "format_rate")]
+        + [("solver", k, "example_copy_rate") for k in (*types, "cruxeval-o")]
+        + [("proposer", t, "example_copy_rate") for t in types]
+    )
+
+
+def types_of(evals: list[dict[str, Any]]) -> list[str]:
+    """The task types the evaluations measured (the config's `selfplay.task_types` when they
+    ran), in their order."""
+    found: dict[str, None] = {}
+    for e in evals:
+        for key in (*e.get("proposer", {}), *e.get("solver", {})):
+            if key not in ("n", "samples", "cruxeval-o"):
+                found.setdefault(key, None)
+    return list(found)
 
 
 # Fewer items than this (tasks or prompts) make a bootstrap CI meaningless: such cells are
@@ -80,7 +91,7 @@ def cmd_heldout(args: argparse.Namespace, cfg: Any) -> None:
     finally:
         policy.close()
     target.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    counts = {t: sum(r["task_type"] == t for r in rows) for t in TYPES}
+    counts = {t: sum(r["task_type"] == t for r in rows) for t in cfg.selfplay.task_types}
     log(f"held-out tasks written to {target}: {counts}")
 
 
@@ -104,12 +115,12 @@ def cmd_eval(args: argparse.Namespace, cfg: Any) -> None:
         policy.close()
     res.update(label=args.label, model=args.model, step=args.step)
     (out / f"eval-{args.label}.json").write_text(json.dumps(res, indent=1))
-    log(f"{args.label}: {res['seconds']} s; " + _line(res))
+    log(f"{args.label}: {res['seconds']} s; " + _line(res, cfg.selfplay.task_types))
 
 
-def _line(res: dict[str, Any]) -> str:
+def _line(res: dict[str, Any], types: list[str]) -> str:
     parts = []
-    for role, key, metric in GROUPS:
+    for role, key, metric in groups(types):
         v = res[role].get(key, {}).get(metric)
         if v:
             parts.append(f"{role[:4]}.{key[:4]}.{metric.split('_')[0]} {v['value']:.2f}")
@@ -130,14 +141,15 @@ def cmd_report(args: argparse.Namespace, _cfg: Any) -> None:
     )
     if not evals:
         sys.exit(f"learning: error: no eval-*.json in {out}")
+    types = types_of(evals)
     header = "| measure | " + " | ".join(f"step {e['step']}" for e in evals) + " |"
     lines = [header, "|" + "---|" * (len(evals) + 1)]
-    for role, key, metric in GROUPS:
+    for role, key, metric in groups(types):
         cells = [_fmt(e[role].get(key, {}).get(metric)) for e in evals]
         lines.append(f"| {role} {key} {metric.replace('_', ' ')} | " + " | ".join(cells) + " |")
     first, last = evals[0], evals[-1]
     gains = []
-    for role, key, metric in GROUPS:
+    for role, key, metric in groups(types):
         a, b = first[role].get(key, {}).get(metric), last[role].get(key, {}).get(metric)
         if a and b and min(a["items"], b["items"]) >= MIN_ITEMS:
             if b["lo"] > a["hi"]:
@@ -149,10 +161,10 @@ def cmd_report(args: argparse.Namespace, _cfg: Any) -> None:
     (out / "table.md").write_text(table + "\n\nFirst vs last evaluation:\n" + verdict + "\n")
     print(table)
     print("\nFirst vs last evaluation:\n" + verdict)
-    _plots(out, evals, Path(args.run) if args.run else None)
+    _plots(out, evals, types, Path(args.run) if args.run else None)
 
 
-def _plots(out: Path, evals: list[dict[str, Any]], run: Path | None) -> None:
+def _plots(out: Path, evals: list[dict[str, Any]], types: list[str], run: Path | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,11 +173,11 @@ def _plots(out: Path, evals: list[dict[str, Any]], run: Path | None) -> None:
     steps = [e["step"] for e in evals]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     panels = [
-        ("solver solve rate", [("solver", k, "solve_rate") for k in (*TYPES, "cruxeval-o")]),
-        ("solver format-ok rate", [("solver", k, "format_rate") for k in (*TYPES, "cruxeval-o")]),
+        ("solver solve rate", [("solver", k, "solve_rate") for k in (*types, "cruxeval-o")]),
+        ("solver format-ok rate", [("solver", k, "format_rate") for k in (*types, "cruxeval-o")]),
         (
             "proposer rates",
-            [("proposer", t, m) for t in TYPES for m in ("valid_rate", "format_rate")],
+            [("proposer", t, m) for t in types for m in ("valid_rate", "format_rate")],
         ),
     ]
     for ax, (title, series) in zip(axes, panels, strict=True):
@@ -187,8 +199,9 @@ def _plots(out: Path, evals: list[dict[str, Any]], run: Path | None) -> None:
     fig.savefig(out / "rates.png", dpi=110)
     plt.close(fig)
     first, last = evals[0], evals[-1]
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
-    for ax, key in zip(axes, (*TYPES, "cruxeval-o"), strict=True):
+    fig, axes = plt.subplots(1, len(types) + 1, figsize=(15, 3.4), squeeze=False)
+    axes = axes[0]
+    for ax, key in zip(axes, (*types, "cruxeval-o"), strict=True):
         for e, style in ((first, "o--"), (last, "s-")):
             pk = e["solver"].get(key, {}).get("pass_at_k", {})
             if pk:
@@ -204,7 +217,7 @@ def _plots(out: Path, evals: list[dict[str, Any]], run: Path | None) -> None:
     if run is not None and (run / "metrics.jsonl").is_file():
         rows = read_jsonl(run / "metrics.jsonl")
         fig, ax = plt.subplots(figsize=(9, 3.6))
-        for i, t in enumerate(TYPES):
+        for i, t in enumerate(types):
             for j, role in enumerate(("proposer", "solver")):
                 ys = [r.get(f"{t}/{role}/reward") for r in rows]
                 xs = [r["step"] + (2 * i + j - 2.5) * 0.04 for r in rows]

@@ -25,7 +25,9 @@ def test_dedup_ignores_formatting_and_comments(tmp_path: Path) -> None:
     store = TaskStore(tmp_path / "b.sqlite")
     inserted = store.commit_step(1, [("deduction", a), ("deduction", b), ("abduction", a)], {})
     assert inserted == [True, False, True]  # same task in another buffer is fine
-    assert store.sizes() == {"deduction": 1, "abduction": 1, "induction": 0}
+    assert store.sizes() == {"deduction": 1, "abduction": 1}  # the types stored
+    assert store.sizes(["induction", "deduction"]) == {"induction": 0, "deduction": 1}
+    assert store.task_types() == ["deduction", "abduction"]  # in order of their first task
     assert store.known([("deduction", b), ("deduction", c)]) == [True, False]
 
 

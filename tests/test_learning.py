@@ -11,7 +11,7 @@ from azr.config import resolve_config
 from azr.evaluate.learning import build_heldout, evaluate, load_cruxeval
 from azr.policy.scripted import ScriptedPolicy
 from azr.selfplay.trainer import default_executor
-from azr.tasks.types import get, names
+from azr.tasks.types import get
 from test_selfplay_helpers import oracle_policy
 
 CRUX = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval" / "cruxeval.jsonl"
@@ -29,7 +29,7 @@ def cfg():  # type: ignore[no-untyped-def]
 def test_heldout_then_evaluate_reports_rates_with_cis(cfg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with default_executor(cfg) as ex:
         rows = build_heldout(cfg, oracle_policy(), ex, per_type=3, rounds=2)
-        counts = {t: sum(r["task_type"] == t for r in rows) for t in names()}
+        counts = {t: sum(r["task_type"] == t for r in rows) for t in cfg.selfplay.task_types}
         assert all(c >= 1 for c in counts.values()), counts
         # The identity seeds are not held-out tasks (induction may reuse their program).
         identity = "def f(x):\n    return x"
@@ -38,7 +38,8 @@ def test_heldout_then_evaluate_reports_rates_with_cis(cfg, tmp_path: Path) -> No
         garbage = evaluate(
             cfg, ScriptedPolicy(["no tags"]), ex, rows, [], n=2, proposals_per_type=2
         )
-    for t in names():
+    assert set(res["proposer"]) == set(cfg.selfplay.task_types)  # the run's types only
+    for t in cfg.selfplay.task_types:
         solve = res["solver"][t]["solve_rate"]
         assert solve["items"] == counts[t]
         assert solve["lo"] <= solve["value"] <= solve["hi"]

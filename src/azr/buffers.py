@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from azr.tasks.types import get as get_spec
-from azr.tasks.types import names as task_type_names
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -128,7 +127,7 @@ class TaskStore:
 
     def _enforce_cap(self, step: int) -> int:
         evicted = 0
-        for task_type in task_type_names():
+        for task_type in self.task_types():
             over = self.size(task_type) - self.cap
             if over > 0:
                 cur = self.db.execute(
@@ -211,9 +210,16 @@ class TaskStore:
         ).fetchone()
         return int(row[0])
 
-    def sizes(self) -> dict[str, int]:
-        """Live task counts per type."""
-        return {t: self.size(t) for t in task_type_names()}
+    def sizes(self, task_types: Sequence[str] | None = None) -> dict[str, int]:
+        """Live task counts of `task_types` (a run's types), or of every type stored."""
+        return {t: self.size(t) for t in (self.task_types() if task_types is None else task_types)}
+
+    def task_types(self) -> list[str]:
+        """Every task type with a task stored (live or evicted), in order of its first task."""
+        rows = self.db.execute(
+            "SELECT task_type FROM tasks GROUP BY task_type ORDER BY MIN(id)"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def _live(self, task_types: Sequence[str]) -> list[tuple[int, int]]:
         marks = ",".join("?" * len(task_types))

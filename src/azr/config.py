@@ -19,10 +19,10 @@ from azr.errors import UserError
 DEFAULT_PRESET = "cpu-qwen"
 
 
-def _all_task_types() -> list[str]:
-    from azr.tasks.types import names
+def _default_task_types() -> list[str]:
+    from azr.tasks.types import default_enabled
 
-    return list(names())
+    return list(default_enabled())
 
 
 class _Section(BaseModel):
@@ -150,9 +150,11 @@ class SelfPlayConfig(_Section):
 
     batch_size: int = Field(default=4, ge=1, description="sequences per task type x role per step")
     task_types: list[str] = Field(
-        default_factory=_all_task_types,
+        default_factory=_default_task_types,
         min_length=1,
-        description="task types trained (ablations drop some); any registered task type",
+        description="task types trained, in this order (ablations drop some, others add one); "
+        "any registered task type; default: those whose spec is default_enabled (the paper's "
+        "three)",
     )
 
     @field_validator("task_types")
@@ -163,6 +165,8 @@ class SelfPlayConfig(_Section):
         unknown = [t for t in value if t not in names()]
         if unknown:
             raise ValueError(f"unknown task type(s) {unknown}; use some of: {', '.join(names())}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a task type is listed twice: {value}")
         return value
 
     references: int = Field(default=6, ge=0, description="K reference tasks in a proposer prompt")

@@ -30,7 +30,7 @@ from azr.jsonl import read_jsonl
 from azr.policy.base import Policy, SamplingParams
 from azr.tasks import engine
 from azr.tasks.model import Triplet
-from azr.tasks.types import get, specs
+from azr.tasks.types import get
 
 Log = Callable[[str], None]
 
@@ -172,17 +172,17 @@ def _proposer_part(
     params: SamplingParams,
     log: Log,
 ) -> dict[str, Any]:
-    """Proposer prompts whose context tasks are drawn (with a fixed seed) from the held-out
-    tasks; format, validity and worked-example copies per type."""
-    from azr.selfplay.records import as_triplet
+    """Proposer prompts of the run's types whose context tasks are drawn (with a fixed seed)
+    from the held-out tasks; format, validity and worked-example copies per type."""
     from azr.selfplay.rollout import graded_text
 
     rng = np.random.default_rng(seed)
+    types = [get(t) for t in sp.types]
     triplets = [x for tasks in by_type.values() for x in tasks if isinstance(x, Triplet)]
-    prompts: list[tuple[str, str, list[Triplet]]] = []  # (type, prompt, context)
-    for spec in specs():
+    prompts: list[tuple[str, str, list[Any]]] = []  # (type, prompt, context)
+    for spec in types:
         sources, k = spec.context_sources(sp.settings)
-        pool = [as_triplet(x) for t in sources for x in by_type.get(t, [])] or triplets
+        pool = [x for t in sources for x in by_type.get(t, [])] or triplets
         for _ in range(per_type if pool else 0):
             context = [pool[int(i)] for i in rng.integers(len(pool), size=k)]
             prompts.append(
@@ -191,7 +191,7 @@ def _proposer_part(
     log(f"proposing: {len(prompts)} prompts")
     outs = sp.generator.generate([p[1] for p in prompts], n=1, sampling=params)
     out: dict[str, Any] = {}
-    for spec in specs():
+    for spec in types:
         idx = [i for i, p in enumerate(prompts) if p[0] == spec.name]
         if not idx:
             continue

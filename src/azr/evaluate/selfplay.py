@@ -55,7 +55,6 @@ class SelfPlayBenchmark(Benchmark):
         if data is None:
             raise ValueError("selfplay needs --data RUN_DIR[@STEP] (a run directory)")
         from azr.buffers import CorruptStore, TaskStore
-        from azr.tasks.types import names
 
         root, after = _split_step(data)
         db = root / "buffers.sqlite" if root.is_dir() else root
@@ -66,10 +65,12 @@ class SelfPlayBenchmark(Benchmark):
         except CorruptStore as exc:
             raise ValueError(f"{db}: {exc}") from None
         try:
-            per_type = {tt: [t for t in store.all_tasks(tt) if t.step > after] for tt in names()}
+            per_type = {
+                tt: [t for t in store.all_tasks(tt) if t.step > after] for tt in store.task_types()
+            }
         finally:
             store.close()
-        # Interleave the types so --limit keeps all three represented.
+        # Interleave the types so --limit keeps every type represented.
         problems: list[Problem] = []
         longest = max((len(v) for v in per_type.values()), default=0)
         for i in range(longest):

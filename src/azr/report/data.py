@@ -12,6 +12,7 @@ import json
 import math
 import re
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,9 @@ from azr.errors import UserError
 from azr.jsonl import iter_jsonl
 from azr.report.results import Results, find_results
 from azr.tasks.normalize import normalize_program
-from azr.tasks.types import names
 
-# Per-group metric names look like "deduction/proposer/reward".
-_GROUP_KEY = re.compile(r"^([A-Za-z_]+)/(proposer|solver)/([A-Za-z_]+)$")
+# Per-group metric names look like "<task type>/proposer/reward" (a type is any identifier).
+_GROUP_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)/(proposer|solver)/([A-Za-z_]+)$")
 # Purposes whose samples are trained on; learnability attempts and seeding are shown only
 # when a group has nothing better.
 _MAIN_PURPOSES = ("propose", "solve")
@@ -85,16 +85,20 @@ class RunData:
     results: Results = field(default_factory=Results)  # azr eval / learning.py results here
 
     @property
+    def configured_types(self) -> list[str]:
+        """The run's task types as its config lists them (`selfplay.task_types`), if it does."""
+        return configured_types(self.config)
+
+    @property
     def groups(self) -> list[tuple[str, str]]:
-        """(task type, role) pairs seen in the metrics, task types in the canonical order."""
+        """(task type, role) pairs seen in the metrics, task types in the run's order."""
         seen: set[tuple[str, str]] = set()
         for row in self.metrics:
             for key in row:
                 m = _GROUP_KEY.match(key)
                 if m:
                     seen.add((m.group(1), m.group(2)))
-        order = {t: i for i, t in enumerate(names())}
-        return sorted(seen, key=lambda g: (order.get(g[0], len(order)), g[0], g[1]))
+        return sorted(seen, key=lambda g: (*type_rank(g[0], self.configured_types), g[1]))
 
     @property
     def task_types(self) -> list[str]:
@@ -231,8 +235,23 @@ def scan_samples(path: Path) -> SampleScan:
     return scan
 
 
-def read_diversity(path: Path) -> Diversity:
-    """Distinct programs per task type, read-only, so a running trainer is never disturbed."""
+def configured_types(config: dict[str, Any] | None) -> list[str]:
+    """`selfplay.task_types` of a resolved config, or [] when it has none."""
+    selfplay = (config or {}).get("selfplay")
+    listed = selfplay.get("task_types") if isinstance(selfplay, dict) else None
+    if not isinstance(listed, list):
+        return []
+    return [t for t in listed if isinstance(t, str)]
+
+
+def type_rank(task_type: str, order: Sequence[str]) -> tuple[int, str]:
+    """Sort key of a task type: the run's order first, then any other by name."""
+    return (order.index(task_type), "") if task_type in order else (len(order), task_type)
+
+
+def read_diversity(path: Path, order: Sequence[str] = ()) -> Diversity:
+    """Distinct programs per task type (in `order`, the run's, then by name), read-only, so a
+    running trainer is never disturbed."""
     div = Diversity()
     if not path.is_file():
         div.note = "buffers.sqlite is missing"
@@ -266,8 +285,7 @@ def read_diversity(path: Path) -> Diversity:
     except sqlite3.Error as exc:
         div.note = f"buffers.sqlite is unreadable: {exc}"
         return div
-    order = {t: i for i, t in enumerate(names())}
-    for task_type in sorted(programs, key=lambda t: (order.get(t, len(order)), t)):
+    for task_type in sorted(programs, key=lambda t: type_rank(t, order)):
         div.rows[task_type] = {
             "tasks": counts[task_type]["live"],
             "distinct_programs": len(programs[task_type]["live"]),
@@ -293,6 +311,6 @@ def load_run(run_dir: Path) -> RunData:
         config_note=config_note,
         metrics_notes=notes,
         samples=scan_samples(run_dir / "samples.jsonl"),
-        diversity=read_diversity(run_dir / "buffers.sqlite"),
+        diversity=read_diversity(run_dir / "buffers.sqlite", configured_types(config)),
         results=find_results(run_dir),
     )

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from azr.report.data import RunData, series
-from azr.tasks.types import names
 
 # One colour per task type, one line style per role, so the six groups read at a glance.
 # Task-type colours in registry order (deduction, abduction, induction, then any others).
@@ -89,9 +88,8 @@ def _line(
     ax.plot(xs, smooth(ys, max(5, len(ys) // 40)), style, color=colour, label=label)
 
 
-def _colour(task_type: str) -> str:
-    known = names()
-    at = known.index(task_type) if task_type in known else len(known)
+def _colour(task_type: str, order: Sequence[str] = ()) -> str:
+    at = order.index(task_type) if task_type in order else len(order)
     return _TYPE_COLOURS[at % len(_TYPE_COLOURS)]
 
 
@@ -160,13 +158,14 @@ def _group_lines(
 ) -> bool:
     """Plot `T/R/metric` for every group; True if anything was drawn."""
     lines = [
-        (f"{t}/{r}/{metric}", _colour(t), f"{t}/{r}", _STYLES.get(r, ":")) for t, r in run.groups
+        (f"{t}/{r}/{metric}", _colour(t, run.task_types), f"{t}/{r}", _STYLES.get(r, ":"))
+        for t, r in run.groups
     ]
     return _dodged_lines(ax, run, lines, limits)
 
 
 def _role_lines(ax: Any, run: RunData, role: str, metric: str, title: str) -> bool:
-    lines = [(f"{t}/{role}/{metric}", _colour(t), t, "-") for t in run.task_types]
+    lines = [(f"{t}/{role}/{metric}", _colour(t, run.task_types), t, "-") for t in run.task_types]
     drawn = _dodged_lines(ax, run, lines, (-0.05, 1.05))
     ax.set_title(title, fontsize=10)
     ax.set_ylim(-0.05, 1.05)
@@ -224,7 +223,8 @@ def render_plots(run: RunData) -> list[Plot]:
 
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
-    lines = [(f"buffer/{t}", _colour(t), t, "-") for t in run.task_types or names()]
+    types = run.task_types or run.configured_types
+    lines = [(f"buffer/{t}", _colour(t, types), t, "-") for t in types]
     if _dodged_lines(ax, run, lines):
         ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
         _finish(ax, "live tasks")

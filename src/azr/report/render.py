@@ -121,7 +121,8 @@ def _summary(run: RunData) -> str:
     if total is not None:
         rows.append(["total step time", _duration(total)])
         rows.append(["mean time per step", f"{total / len(run.metrics):.1f} s"])
-    for key in ("buffer/deduction", "buffer/abduction", "buffer/induction"):
+    for task_type in run.task_types:
+        key = f"buffer/{task_type}"
         if key in last:
             rows.append([f"{key} (last step)", _fmt(last[key])])
     for purpose, n in sorted(run.samples.counts.items()):

@@ -31,12 +31,7 @@ from azr.policy.base import (
 )
 from azr.rewards import answer_reward, learnability_reward, proposer_reward
 from azr.selfplay.progress import PhaseTimer, Progress
-from azr.selfplay.records import (
-    IDENTITY_INDUCTION_INPUTS,
-    IDENTITY_PROGRAM,
-    as_triplet,
-    stored_tasks,
-)
+from azr.selfplay.records import IDENTITY_INDUCTION_INPUTS, IDENTITY_PROGRAM, stored_tasks
 from azr.selfplay.rollout import NewTask, Purpose, Rollout, StepResult, group_metrics
 from azr.tasks import engine
 from azr.tasks.model import Role, Task, TaskType
@@ -95,6 +90,7 @@ class SelfPlay:
             induction_inputs=sp.induction_inputs,
             induction_visible=sp.induction_visible,
             timeout_s=cfg.executor.timeout_s,
+            task_types=tuple(self.types),
         )
 
     def render(self, user_text: str) -> str:
@@ -140,7 +136,7 @@ class SelfPlay:
             spec = get(t)
             sources, k = spec.context_sources(self.settings)
             for i in range(self.cfg.selfplay.batch_size):
-                context = [as_triplet(x) for x in self._sample(list(sources), k, pool)]
+                context = self._sample(list(sources), k, pool)
                 prompt = self.render(spec.proposer_prompt(context, self.settings))
                 rid = f"{id_prefix}:{spec.short}:p:{i}"
                 out.append(Rollout(t, Role.PROPOSER, purpose, rid, prompt, context=context))
@@ -342,7 +338,7 @@ class SelfPlay:
     # ----------------------------------------------------------------- seeding
 
     def identity_seeds(self) -> list[NewTask]:
-        """One identity task per registered type, outputs computed by the sandbox."""
+        """One identity task per type of the run, outputs computed by the sandbox."""
         inputs = list(IDENTITY_INDUCTION_INPUTS[: max(1, self.cfg.selfplay.induction_inputs)])
         with self.timer.phase("execution"):
             checks = engine.run_pairs(self.executor, [(IDENTITY_PROGRAM, i) for i in inputs])
@@ -350,11 +346,9 @@ class SelfPlay:
         if bad:
             raise RuntimeError(f"the sandbox rejects the identity program: {bad[0].reason}")
         pairs = [(i, str(c.output)) for i, c in zip(inputs, checks, strict=True)]
-        from azr.tasks.types import specs
-
         return [
-            NewTask.of(s.name, s.identity_seed(IDENTITY_PROGRAM, pairs, self.settings))
-            for s in specs()
+            NewTask.of(t, get(t).identity_seed(IDENTITY_PROGRAM, pairs, self.settings))
+            for t in self.types
         ]
 
     def seed(self) -> StepResult:

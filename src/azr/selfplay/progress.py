@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,14 +20,23 @@ from rich.console import Console
 from rich.table import Table
 
 from azr.policy.base import GenerationProgress, ProgressFn
-from azr.tasks.types import names
 
 DEFAULT_INTERVAL = 20.0  # seconds between progress lines in a log (not on a terminal)
 
 
-def group_order() -> list[tuple[str, str]]:
-    """(task type, role) rows of the step table, in registry order."""
-    return [(t, r) for t in names() for r in ("proposer", "solver")]
+def group_order(task_types: Sequence[str]) -> list[tuple[str, str]]:
+    """(task type, role) rows of the step table, in the run's order of task types."""
+    return [(t, r) for t in task_types for r in ("proposer", "solver")]
+
+
+def _short(task_type: str) -> str:
+    """A task type's short name (unique among the registered types) for the step table."""
+    from azr.tasks.types import get
+
+    try:
+        return get(task_type).short
+    except ValueError:
+        return task_type[:3]
 
 
 class PhaseTimer:
@@ -205,8 +214,10 @@ class Progress:
             if status is not None:
                 status.stop()
 
-    def step_done(self, step: int, total: int, metrics: dict[str, Any]) -> None:
-        """Print the summary table of a finished step."""
+    def step_done(
+        self, step: int, total: int, metrics: dict[str, Any], task_types: Sequence[str]
+    ) -> None:
+        """Print the summary table of a finished step (rows: the run's `task_types`)."""
         if self.quiet:
             return
         # The headline is printed on its own: a table title would wrap at the table's width.
@@ -221,13 +232,13 @@ class Progress:
         table = Table(box=None, pad_edge=False)
         for col in ("group", "reward", "valid", "solve", "tokens"):
             table.add_column(col, justify="left" if col == "group" else "right")
-        for task_type, role in group_order():
+        for task_type, role in group_order(task_types):
             key = f"{task_type}/{role}"
             if f"{key}/reward" not in metrics:
                 continue
             solve = metrics.get(f"{key}/solve_rate")
             table.add_row(
-                f"{task_type[:3]}.{role[:4]}",
+                f"{_short(task_type)}.{role[:4]}",
                 f"{metrics[f'{key}/reward']:+.2f}",
                 f"{metrics[f'{key}/valid_rate']:.0%}",
                 "-" if solve is None else f"{solve:.0%}",
@@ -235,6 +246,6 @@ class Progress:
             )
         self.console.print(table)
         sizes = " ".join(
-            f"{t[:3]}={metrics[f'buffer/{t}']}" for t in names() if f"buffer/{t}" in metrics
+            f"{_short(t)}={metrics[f'buffer/{t}']}" for t in task_types if f"buffer/{t}" in metrics
         )
         self.console.print(f"  buffers: {sizes}")

@@ -1,11 +1,11 @@
-"""Small helpers shared by seeding and the step: the identity seed, task (de)serialisation."""
+"""Small helpers shared by seeding and the step: the identity seed, task deserialisation."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from azr.buffers import StoredTask
-from azr.tasks.model import Task, Triplet
+from azr.tasks.model import Task
 from azr.tasks.types import get
 
 IDENTITY_PROGRAM = "def f(x):\n    return x"
@@ -38,11 +38,3 @@ IDENTITY_INDUCTION_INPUTS = (
 def stored_tasks(rows: Sequence[StoredTask]) -> list[Task]:
     """Stored rows back as their task types' task objects."""
     return [get(r.task_type).from_dict(r.payload) for r in rows]
-
-
-def as_triplet(task: Task) -> Triplet:
-    """A triplet view of a task (induction tasks only provide their program)."""
-    if isinstance(task, Triplet):
-        return task
-    first = task.visible[0] if task.visible else ("", "")
-    return Triplet(program=task.program, input=first[0], output=first[1])

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from azr.policy.base import Completion
-from azr.tasks.model import Role, Task, TaskType, Triplet
+from azr.tasks.model import Role, Task, TaskType
 from azr.tasks.parsing import close_answer_at_end
 from azr.tasks.types import TaskSpec, get
 
@@ -73,7 +73,7 @@ class Rollout:
     purpose: Purpose
     prompt_id: str
     prompt: str
-    context: list[Triplet] = field(default_factory=list)  # proposer: tasks its prompt showed
+    context: list[Task] = field(default_factory=list)  # proposer: tasks its prompt showed
     task: Task | None = None  # proposer: the valid task it made; solver: the task it solves
     group: str = ""
     owner: Rollout | None = None

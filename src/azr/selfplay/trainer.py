@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,6 @@ from azr.selfplay.loop import SelfPlay
 from azr.selfplay.progress import Progress
 from azr.selfplay.records import IDENTITY_PROGRAM
 from azr.selfplay.rollout import StepResult
-from azr.tasks.types import names as task_type_names
 from azr.tracking import Tracking, finish_run, for_run
 
 PolicyFactory = Callable[[TrainConfig], Policy]
@@ -306,7 +305,7 @@ def _seed(loop: SelfPlay, run: RunDir, progress: Progress, stop: StopRequest | N
             return False
         if stop is not None:
             stop.doing = f"seeding round {rnd.number + 1}"
-    sizes = run.store.sizes()
+    sizes = run.store.sizes(loop.types)
     progress.info("seeded: " + ", ".join(f"{t} {n}" for t, n in sizes.items()) + " tasks")
     return True
 
@@ -322,7 +321,11 @@ def _commit(
 ) -> bool:
     """Write a finished step durably (logs, one SQLite transaction, maybe a checkpoint);
     returns whether it was checkpointed."""
-    metrics: dict[str, Any] = {"step": step, **result.metrics, **_buffer_metrics(run, result)}
+    metrics: dict[str, Any] = {
+        "step": step,
+        **result.metrics,
+        **_buffer_metrics(run, result, loop.types),
+    }
     metrics.update(loop.timer.summary())
     records = [r.record(step) for r in result.rollouts]
     run.append(SAMPLES, records)
@@ -337,7 +340,7 @@ def _commit(
         t0 = time.perf_counter()
         _checkpoint(loop, run, step, cfg)
         metrics["time/checkpoint"] = round(time.perf_counter() - t0, 3)
-    progress.step_done(step, cfg.run.steps, metrics)
+    progress.step_done(step, cfg.run.steps, metrics, loop.types)
     tracking.log_step(step, metrics, records)
     return saved
 
@@ -361,8 +364,9 @@ def _store_step(run: RunDir, step: int, result: StepResult, record: dict[str, An
     )
 
 
-def _buffer_metrics(run: RunDir, result: StepResult) -> dict[str, int]:
-    """Per task type: the buffer size after this step (before it commits) and its new tasks."""
+def _buffer_metrics(run: RunDir, result: StepResult, types: Sequence[str]) -> dict[str, int]:
+    """Per task type of the run: the buffer size after this step (before it commits) and its
+    new tasks."""
     store = run.store
     new = result.new_tasks
     known = store.known([(n.task_type, n.payload) for n in new], keys=[n.key for n in new])
@@ -370,9 +374,9 @@ def _buffer_metrics(run: RunDir, result: StepResult) -> dict[str, int]:
     for n, was_known in zip(new, known, strict=True):
         if not was_known:
             fresh.setdefault(n.task_type, set()).add(n.key)
-    sizes = store.sizes()
+    sizes = store.sizes(types)
     out: dict[str, int] = {}
-    for t in task_type_names():
+    for t in types:
         count = len(fresh.get(t, ()))
         out[f"buffer/{t}"] = min(store.cap, sizes[t] + count)
         out[f"buffer/{t}_new"] = count

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from azr.tasks.model import Role, Task, TaskType, Triplet
+from azr.tasks.model import Role, Task, TaskType
 from azr.tasks.parsing import ParsedCompletion, parse_for
 from azr.tasks.types import Plan, ProposalSettings, get
 from azr.tasks.types.induction import message_leak
@@ -83,7 +83,7 @@ def validate_batch(
     executor: Executor,
     task_type: TaskType | str,
     completions: Sequence[str],
-    contexts: Sequence[Sequence[Triplet]],
+    contexts: Sequence[Sequence[Task]],
     settings: ProposalSettings,
 ) -> list[ProposalResult]:
     """Parse and validate proposer completions of one type (one context each), one batch."""
@@ -108,11 +108,11 @@ def validate_proposals(
     executor: Executor,
     task_type: TaskType | str,
     completions: Sequence[str],
-    references: Sequence[Triplet] = (),
+    references: Sequence[Task] = (),
     *,
     n_inputs: int = 10,
     n_visible: int = 5,
-    induction_programs: Sequence[Triplet] | None = None,
+    induction_programs: Sequence[Task] | None = None,
 ) -> list[ProposalResult]:
     """`validate_batch` with the same references for every completion (or, for induction,
     one program per completion in `induction_programs`)."""
@@ -122,7 +122,7 @@ def validate_proposals(
     if induction_programs is not None:
         if len(induction_programs) != len(completions):
             raise ValueError("induction proposals need one induction program per completion")
-        contexts: list[Sequence[Triplet]] = [[p] for p in induction_programs]
+        contexts: list[Sequence[Task]] = [[p] for p in induction_programs]
     else:
         contexts = [references] * len(completions)
     return validate_batch(executor, task_type, completions, contexts, settings)

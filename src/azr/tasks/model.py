@@ -1,10 +1,33 @@
-"""The task data model: task-type names, roles, triplets and induction tasks (JSON round trip)."""
+"""The task data model: task-type names, roles, the `Task` protocol, and the task classes of
+the shipped types, triplets and induction tasks (JSON round trip).
+
+A task is whatever its type's spec (`azr.tasks.types`) defines: any class with a `program`
+and a JSON form satisfies `Task`; the spec parses it back (`from_dict`), keys it for dedup
+and renders its prompts. There is no closed union of task classes to extend.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What the loop, the buffers and the prompts need of a task of any type: the program it
+    is about (a proposer prompt may show it; induction proposes inputs for it) and its JSON
+    form (`to_dict`, stored in the buffers and logged; the type's spec reads it back and
+    computes its dedup key from it)."""
+
+    @property
+    def program(self) -> str:
+        """The task's program (entry function `f`)."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """The task's JSON form."""
+        ...
 
 
 class TaskType(str):
@@ -12,7 +35,8 @@ class TaskType(str):
 
     `TaskType("deduction")` is the interned instance (so `is` comparisons work) and raises
     ValueError for a name no task-type spec registered. The three shipped types have
-    constants; a new type needs none (it only registers its spec).
+    constants; a new type needs none (it only registers its spec). A name is any Python
+    identifier.
     """
 
     _interned: ClassVar[dict[str, TaskType]] = {}
@@ -147,6 +171,3 @@ class InductionTask:
             visible=_pairs(data, "visible"),
             hidden=_pairs(data, "hidden"),
         )
-
-
-Task = Triplet | InductionTask

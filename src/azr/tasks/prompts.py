@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from azr.tasks.model import Task, TaskType, Triplet
+from azr.tasks.model import Task, TaskType
 
 THINK_PRIMER = "<think>"
 
@@ -122,21 +122,33 @@ def same_form(blocks: str) -> str:
     )
 
 
-def code_requirements(timeout_s: float = 10.0) -> str:
+# The two rules of `code_requirements` about what `f` gives back; a task type whose program may
+# do something else (raise, for error prediction) states its own.
+ENTRY_RETURNS = (
+    "Define an entry function named `f` that takes at least one argument and returns a "
+    "value (not None)."
+)
+RESULT_LITERAL = (
+    "The return value must be a plain Python literal (numbers, strings, bytes, booleans, "
+    "None, and lists/tuples/dicts/sets of those)."
+)
+
+
+def code_requirements(
+    timeout_s: float = 10.0, entry: str = ENTRY_RETURNS, result: str = RESULT_LITERAL
+) -> str:
     """The code rules every program-writing proposer prompt states (docs/algorithm.md,
-    section 3)."""
+    section 3); `entry` and `result` are the rules on what `f` takes and gives back."""
     mods = ", ".join(forbidden_modules())
     allowed = ", ".join(allowed_modules())
     return (
         "Code requirements:\n"
-        "- Define an entry function named `f` that takes at least one argument and returns a "
-        "value (not None).\n"
+        f"- {entry}\n"
         "- Put imports and any helper functions or classes at the top, before `f`.\n"
         "- It must be deterministic: no randomness, no date or time, no file or network I/O, no "
         "printing, no reading of external state.\n"
         f"- It must finish within {timeout_s:g} seconds.\n"
-        "- The return value must be a plain Python literal (numbers, strings, bytes, booleans, "
-        "None, and lists/tuples/dicts/sets of those).\n"
+        f"- {result}\n"
         f"- Do not use these modules: {mods}.\n"
         + (f"- Only these modules may be imported: {allowed}.\n" if allowed else "")
         + "- Inputs are written as the arguments of one call, e.g. `'John', {'age': 20}` for "
@@ -154,10 +166,10 @@ def fence(name: str, body: str) -> str:
 
 def proposer_prompt(
     task_type: TaskType | str,
-    references: Sequence[Triplet],
+    references: Sequence[Task],
     *,
     n_inputs: int = 10,
-    program_for_induction: Triplet | None = None,
+    program_for_induction: Task | None = None,
     timeout_s: float = 10.0,
 ) -> str:
     """User message asking the model to propose a task of `task_type`.

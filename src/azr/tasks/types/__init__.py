@@ -1,20 +1,27 @@
-"""The task-type registry: every list of task types in azr is derived from it.
+"""The task-type registry: every list of task types in azr is derived from it or from a
+run's config.
 
 A task type is one `TaskSpec` (see `base.py`) registered here. The shipped types are
 `deduction`, `abduction` and `induction` (one module each; the two triplet types share
 `triplet.py`). Adding a type means writing one module with a `TaskSpec` subclass and calling
 `register(MySpec())` when it is imported (see `tests/test_task_registry.py` for a fourth type).
+Registered is not enabled: a run trains the types its config lists (`selfplay.task_types`),
+by default those whose spec sets `default_enabled`; the docs show every registered type.
 """
 
 from __future__ import annotations
 
-from azr.tasks.types.base import Plan, ProposalSettings, TaskSpec
+from azr.tasks.types.base import DocExample, Plan, ProposalSettings, TaskSpec
 
 _REGISTRY: dict[str, TaskSpec] = {}
 
 
 def register(spec: TaskSpec) -> TaskSpec:
     """Add `spec` to the registry (its `name` must be new); returns it."""
+    for what in ("name", "short"):
+        value = getattr(spec, what, None)
+        if not isinstance(value, str) or not value.isidentifier():
+            raise ValueError(f"a task type's {what} must be a Python identifier, not {value!r}")
     if spec.name in _REGISTRY:
         raise ValueError(f"task type {spec.name!r} is already registered")
     if any(s.short == spec.short for s in _REGISTRY.values()):
@@ -46,6 +53,11 @@ def specs() -> tuple[TaskSpec, ...]:
     return tuple(_REGISTRY.values())
 
 
+def default_enabled() -> tuple[str, ...]:
+    """The types a run trains when its config does not say (`TaskSpec.default_enabled`)."""
+    return tuple(s.name for s in _REGISTRY.values() if s.default_enabled)
+
+
 def _register_shipped() -> None:
     from azr.tasks.types.abduction import Abduction
     from azr.tasks.types.deduction import Deduction
@@ -57,4 +69,14 @@ def _register_shipped() -> None:
 
 _register_shipped()
 
-__all__ = ["Plan", "ProposalSettings", "TaskSpec", "get", "names", "register", "specs"]
+__all__ = [
+    "DocExample",
+    "Plan",
+    "ProposalSettings",
+    "TaskSpec",
+    "default_enabled",
+    "get",
+    "names",
+    "register",
+    "specs",
+]

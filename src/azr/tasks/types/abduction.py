@@ -10,8 +10,8 @@ from azr.literals import same_literal_text
 from azr.tasks.model import Task, Triplet
 from azr.tasks.normalize import normalize_input
 from azr.tasks.prompts import same_form
-from azr.tasks.types.base import Check, Plan, short_text
-from azr.tasks.types.triplet import ExampleTask, TripletSpec
+from azr.tasks.types.base import Check, DocExample, Plan, short_text
+from azr.tasks.types.triplet import DOC_REFERENCES, DOC_TASK, ExampleTask, TripletSpec
 
 # Solved examples with their own programs, then the real task (see deduction.py for why).
 # (program, output, reasoning, answer): the first three that cannot fit the task are shown. One
@@ -71,6 +71,13 @@ class Abduction(TripletSpec):
 
     name = "abduction"
     short = "abd"
+    default_enabled = True
+    summary = "shows a program and an output and asks for an input that produces it."
+    grading_note = (
+        "the answer must be the argument list of one call `f(...)`; it runs in the sandbox "
+        "(two hash seeds, separate processes) and is correct when the sandbox's canonical "
+        "literal of the result equals the gold output. Any input that works counts."
+    )
     solver_blocks: ClassVar[dict[str, int]] = {"input": 1}
     answer_block = "input"
     example_answer = EXAMPLE_ANSWER
@@ -84,9 +91,10 @@ class Abduction(TripletSpec):
         "output and will have to find an input that produces that output."
     )
 
-    def example_fits(self, example: ExampleTask, task: Triplet) -> bool:
+    def example_fits(self, example: ExampleTask, task: Task) -> bool:
         """Whether the example could answer this task: same output or same input. (Whether its
         input gives the task's output needs the sandbox; the copy rate is measured instead.)"""
+        assert isinstance(task, Triplet)
         return same_literal_text(example.shown, task.output) or normalize_input(
             example.answer
         ) == normalize_input(task.input)
@@ -105,3 +113,12 @@ class Abduction(TripletSpec):
             return True, "correct"
 
         return Plan.run([(task.program, answer)], finish)
+
+    def doc_example(self) -> DocExample:
+        """The docs' references, task and a correct reply (another input than the task's)."""
+        return DocExample(
+            list(DOC_REFERENCES),
+            DOC_TASK,
+            " I need a 3 times and n 2 times, every other letter at most once: 'anana' works."
+            "</think>\n<answer>\n```input\n'anana'\n```\n</answer>",
+        )

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from azr.tasks.model import Role, Task, TaskType, Triplet
+from azr.tasks.model import Role, Task, TaskType
 from azr.tasks.parsing import ParsedCompletion
 
 
@@ -46,14 +46,25 @@ ProposalVerdict = tuple[bool, str, "Task | None"]  # valid, reason, task
 GradeVerdict = tuple[bool, str]  # correct, reason
 
 
+def _registered() -> tuple[str, ...]:
+    from azr.tasks.types import names
+
+    return names()
+
+
 @dataclass(frozen=True)
 class ProposalSettings:
-    """The config values proposing and validating need (from `selfplay` and `executor`)."""
+    """The config values proposing and validating need (from `selfplay` and `executor`).
+
+    `task_types` are the types the run trains (`selfplay.task_types`; default: every registered
+    one): a spec that draws context tasks from other types' buffers picks among these.
+    """
 
     references: int = 6
     induction_inputs: int = 10
     induction_visible: int = 5
     timeout_s: float = 10.0
+    task_types: tuple[str, ...] = field(default_factory=_registered)
 
 
 @dataclass
@@ -75,6 +86,17 @@ class Plan:
         return cls(jobs=jobs, finish=finish)
 
 
+@dataclass(frozen=True)
+class DocExample:
+    """What the generated docs (`azr.tasks.showcase`, docs/tasks.md) show of a task type: its
+    proposer prompt for `context`, its solver prompt for `task`, and `completion` (a solver
+    reply to `task`) parsed and graded live."""
+
+    context: list[Task]
+    task: Task
+    completion: str
+
+
 def dedup_hash(parts: Sequence[str]) -> str:
     """The stored exact-dedup key: a hash of a task's normalised parts."""
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
@@ -87,14 +109,25 @@ def short_text(text: str | None, limit: int = 80) -> str:
 
 
 class TaskSpec(ABC):
-    """One task type. Subclass, fill in the class attributes and methods, then `register`."""
+    """One task type. Subclass, fill in the class attributes and methods, then `register`.
 
-    name: ClassVar[str]  # the task type's name, as stored and logged
-    short: ClassVar[str]  # three letters for prompt ids and tables
+    The task class is the spec's own (`task_class`, anything satisfying `azr.tasks.model.Task`).
+    Registering makes a type known (to `azr grade`, the docs, the config); a run trains the
+    types its config enables (`selfplay.task_types`), by default those with `default_enabled`.
+    """
+
+    name: ClassVar[str]  # the task type's name, as stored and logged (a Python identifier)
+    short: ClassVar[str]  # three letters for prompt ids and tables (an identifier too)
+    default_enabled: ClassVar[bool] = False  # trained when the config does not list types
+    summary: ClassVar[str] = ""  # one sentence for the docs: what the solver is shown and asked
+    grading_note: ClassVar[str] = ""  # the docs' note on how an answer is graded
+    # Whether other types may take programs from this type's buffer (induction proposes inputs
+    # for them): its programs return a literal on the inputs they are given.
+    offers_programs: ClassVar[bool] = False
     proposer_blocks: ClassVar[dict[str, int]]  # block name -> minimum count, proposer answers
     solver_blocks: ClassVar[dict[str, int]]  # the same for solver answers
     answer_block: ClassVar[str]  # the block that holds a solver's answer (the last one counts)
-    task_class: ClassVar[type]  # Triplet, InductionTask or a new task class
+    task_class: ClassVar[type]  # the class of this type's tasks (Triplet, InductionTask, ...)
     grading_runs_code: ClassVar[bool] = True  # False: answers are judged in this process
     # The answer of the solver prompt's (first) worked example: an answer equal to it copied it.
     example_answer: ClassVar[str]
@@ -132,21 +165,22 @@ class TaskSpec(ABC):
 
     @abstractmethod
     def context_sources(self, settings: ProposalSettings) -> tuple[tuple[str, ...], int]:
-        """Which buffers a proposer prompt draws its context tasks from, and how many."""
+        """Which buffers a proposer prompt draws its context tasks from (among the run's
+        `settings.task_types`, or this type's own), and how many."""
 
     @abstractmethod
-    def proposer_prompt(self, context: Sequence[Triplet], settings: ProposalSettings) -> str:
+    def proposer_prompt(self, context: Sequence[Task], settings: ProposalSettings) -> str:
         """The user message asking for a new task, given its context tasks."""
 
     @abstractmethod
-    def context_record(self, context: Sequence[Triplet]) -> dict[str, Any]:
+    def context_record(self, context: Sequence[Task]) -> dict[str, Any]:
         """How a proposal's context appears in samples.jsonl."""
 
     @abstractmethod
     def plan_proposals(
         self,
         parsed: Sequence[ParsedCompletion],
-        contexts: Sequence[Sequence[Triplet]],
+        contexts: Sequence[Sequence[Task]],
         settings: ProposalSettings,
     ) -> list[Plan]:
         """One plan per well-formed proposal; its verdict is `ProposalVerdict`."""
@@ -170,6 +204,10 @@ class TaskSpec(ABC):
         """Raise TypeError when `task` is not a task of this type."""
         if not isinstance(task, self.task_class):
             raise TypeError(f"a {self.name} task must not be a {type(task).__name__}")
+
+    def doc_example(self) -> DocExample | None:
+        """What docs/tasks.md shows of this type; None: only its description."""
+        return None
 
     # ------------------------------------------------------------------ seeding
 

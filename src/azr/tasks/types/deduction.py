@@ -7,8 +7,8 @@ from typing import ClassVar
 from azr.literals import NotALiteral, literals_equal, parse_literal
 from azr.tasks.model import Task, Triplet
 from azr.tasks.prompts import same_form
-from azr.tasks.types.base import Plan, short_text
-from azr.tasks.types.triplet import ExampleTask, TripletSpec
+from azr.tasks.types.base import DocExample, Plan, short_text
+from azr.tasks.types.triplet import DOC_REFERENCES, DOC_TASK, ExampleTask, TripletSpec
 
 # One solved example with its own program, then the real task. Measured with
 # benchmarks/prompt_variants.py (docs/results.md, "Prompts at step 0"): a worked reply shown
@@ -57,6 +57,12 @@ class Deduction(TripletSpec):
 
     name = "deduction"
     short = "ded"
+    default_enabled = True
+    summary = "shows a program and an input and asks for the output."
+    grading_note = (
+        "`ast.literal_eval` of the answer in the parent, compared with the gold literal with "
+        "exact types at every level (`1`, `1.0` and `True` differ; `[1]` is not `(1,)`)."
+    )
     solver_blocks: ClassVar[dict[str, int]] = {"output": 1}
     answer_block = "output"
     example_answer = EXAMPLE_ANSWER
@@ -70,8 +76,9 @@ class Deduction(TripletSpec):
         "input and will have to work out the output without running the code."
     )
 
-    def example_fits(self, example: ExampleTask, task: Triplet) -> bool:
+    def example_fits(self, example: ExampleTask, task: Task) -> bool:
         """Whether the example's answer would be this task's output."""
+        assert isinstance(task, Triplet)
         try:
             return literals_equal(parse_literal(example.answer), parse_literal(task.output))
         except NotALiteral:
@@ -91,3 +98,12 @@ class Deduction(TripletSpec):
         if literals_equal(value, expected):
             return Plan.now(True, "correct")
         return Plan.now(False, f"wrong: {short_text(answer)} != {short_text(task.output)}")
+
+    def doc_example(self) -> DocExample:
+        """The docs' references, task and a correct reply."""
+        return DocExample(
+            list(DOC_REFERENCES),
+            DOC_TASK,
+            " 'banana' has a:3, n:2, b:1. Sorted by count descending, then letter: a, n."
+            "</think>\n<answer>\n```output\n[('a', 3), ('n', 2)]\n```\n</answer>",
+        )

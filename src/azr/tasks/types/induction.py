@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from azr.literals import same_literal_text
-from azr.tasks.model import InductionTask, Task, Triplet
+from azr.tasks.model import InductionTask, Task
 from azr.tasks.normalize import normalize_input, normalize_program
 from azr.tasks.parsing import ParsedCompletion
 from azr.tasks.prompts import fence, same_form
-from azr.tasks.types.base import Check, Plan, ProposalSettings, TaskSpec, short_text
+from azr.tasks.types.base import (
+    Check,
+    DocExample,
+    Plan,
+    ProposalSettings,
+    TaskSpec,
+    short_text,
+)
+from azr.tasks.types.triplet import DOC_TASK
 
 PROPOSE_INDUCTION = """\
 Here is a Python program. Write {n_inputs} different inputs for it, and a message. Someone will \
@@ -172,6 +180,15 @@ class Induction(TaskSpec):
 
     name = "induction"
     short = "ind"
+    default_enabled = True
+    summary = (
+        "shows a message and some input/output pairs and asks for the program, which is then "
+        "run on hidden inputs."
+    )
+    grading_note = (
+        "the answered program (helpers, classes and allowed imports welcome, entry `f`) runs on "
+        "every hidden input in the sandbox; correct only when all outputs match."
+    )
     proposer_blocks: ClassVar[dict[str, int]] = {"input": 1, "message": 1}
     solver_blocks: ClassVar[dict[str, int]] = {"python": 1}
     answer_block = "python"
@@ -191,10 +208,14 @@ class Induction(TaskSpec):
         ]
 
     def context_sources(self, settings: ProposalSettings) -> tuple[tuple[str, ...], int]:
-        """One program from the deduction and abduction buffers."""
-        return ("deduction", "abduction"), 1
+        """One program from the buffers of the run's types that offer programs (deduction and
+        abduction when trained), else from its own buffer."""
+        from azr.tasks.types import get
 
-    def proposer_prompt(self, context: Sequence[Triplet], settings: ProposalSettings) -> str:
+        sources = tuple(t for t in settings.task_types if get(t).offers_programs)
+        return sources or (self.name,), 1
+
+    def proposer_prompt(self, context: Sequence[Task], settings: ProposalSettings) -> str:
         """Write inputs and a hint for the given program."""
         if not context:
             raise ValueError("the induction proposer prompt needs a program")
@@ -205,14 +226,14 @@ class Induction(TaskSpec):
             reply=induction_reply(settings.induction_inputs),
         )
 
-    def context_record(self, context: Sequence[Triplet]) -> dict[str, Any]:
+    def context_record(self, context: Sequence[Task]) -> dict[str, Any]:
         """The source program, as text."""
         return {"source_program": context[0].program}
 
     def plan_proposals(
         self,
         parsed: Sequence[ParsedCompletion],
-        contexts: Sequence[Sequence[Triplet]],
+        contexts: Sequence[Sequence[Task]],
         settings: ProposalSettings,
     ) -> list[Plan]:
         """Enough distinct inputs and a message that does not leak the program; run them."""
@@ -220,9 +241,7 @@ class Induction(TaskSpec):
             raise ValueError("induction proposals need one induction program per completion")
         return [self._plan_one(p, c[0], settings) for p, c in zip(parsed, contexts, strict=True)]
 
-    def _plan_one(
-        self, parsed: ParsedCompletion, source: Triplet, settings: ProposalSettings
-    ) -> Plan:
+    def _plan_one(self, parsed: ParsedCompletion, source: Task, settings: ProposalSettings) -> Plan:
         prop = extract_induction_proposal(parsed)
         if prop is None:
             return Plan.now(False, "format: missing ```message block", None)
@@ -287,3 +306,19 @@ class Induction(TaskSpec):
         v = settings.induction_visible
         message = "The function gives back exactly what it receives."
         return InductionTask(program, message, visible=list(pairs[:v]), hidden=list(pairs[v:]))
+
+    def doc_example(self) -> DocExample:
+        """The docs' task (its program from the triplet types' example) and a correct reply."""
+        task = InductionTask(
+            program=DOC_TASK.program,
+            message="Counts the characters and returns the two most frequent with their counts.",
+            visible=[("'banana'", "[('a', 3), ('n', 2)]"), ("'aab'", "[('a', 2), ('b', 1)]")],
+            hidden=[("'mississippi'", "[('i', 4), ('s', 4)]"), ("'xyz'", "[('x', 1), ('y', 1)]")],
+        )
+        reply = (
+            " Count characters, order by count then letter, keep two. A helper keeps it tidy."
+            "</think>\n<answer>\n```python\nfrom collections import Counter\n\n"
+            "def order(kv):\n    return (-kv[1], kv[0])\n\n"
+            "def f(text):\n    return sorted(Counter(text).items(), key=order)[:2]\n```\n</answer>"
+        )
+        return DocExample([DOC_TASK], task, reply)

@@ -1,5 +1,12 @@
 """What deduction and abduction share: a (program, input, output) triplet proposed as a
-program and one input, validated by running it, deduplicated by program and input."""
+program and one input, validated by running it, deduplicated by program and input.
+
+`TripletSpec` is also the base of any type whose task is proposed as a program and one input
+and whose result comes from running it: the hooks `requirements`, `outcome`, `make_task`,
+`result_of` and `result_block` say what the program must do, what a run makes of it and how a
+task shows its result; the proposer prompt, the reference tasks, the copy and duplicate checks
+and dedup are shared.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +50,8 @@ without a computer.
 # (after normalisation), or that gives an example's output on its input, is refused. (A 3n + 1
 # example, tried in steps 52-67, drew `while n != 1` rewrites that never ended: 12 timeouts, 10-20 s
 # of a step's execution; the bounded loop below replaced it.)
-EXAMPLE_PROPOSALS = (
+ExampleProposal = tuple[str, str, str]  # (reasoning, program, input) of an example reply
+EXAMPLE_PROPOSALS: tuple[ExampleProposal, ...] = (
     (
         "I will keep the even numbers of a list and add up their squares.",
         "def f(nums):\n    return sum(n * n for n in nums if n % 2 == 0)",
@@ -71,9 +79,9 @@ EXAMPLE_PROPOSALS = (
 EXAMPLE_OUTPUTS = ("52", "'abbcccd'", "[2, 3]", "6")
 
 
-def triplet_reply(index: int) -> str:
+def triplet_reply(index: int, proposals: tuple[ExampleProposal, ...] = EXAMPLE_PROPOSALS) -> str:
     """The proposer prompt's closing part: the reply's order and example proposal `index`."""
-    think, program, inp = EXAMPLE_PROPOSALS[index % len(EXAMPLE_PROPOSALS)]
+    think, program, inp = proposals[index % len(proposals)]
     return (
         "Reply in this order: your short reasoning, then </think>, then <answer>, then one "
         "```python block (the program) and one ```input block (the arguments of one call), then "
@@ -84,27 +92,56 @@ def triplet_reply(index: int) -> str:
     )
 
 
-def example_index(context: Sequence[Triplet]) -> int:
-    """Which example proposal a prompt with these references shows: a stable hash of the
-    references (the same prompt every time; different prompts spread over the examples)."""
-    text = "\0".join(f"{r.program}\0{r.input}" for r in context)
-    return zlib.crc32(text.encode("utf-8")) % len(EXAMPLE_PROPOSALS)
+def example_index(context: Sequence[Task], count: int = len(EXAMPLE_PROPOSALS)) -> int:
+    """Which of `count` example proposals a prompt with these references shows: a stable hash
+    of the references (the same prompt every time; different prompts spread over the
+    examples)."""
+    text = "\0".join(f"{r.program}\0{_input_of(r)}" for r in context)
+    return zlib.crc32(text.encode("utf-8")) % count
+
+
+def example_program_keys(
+    proposals: tuple[ExampleProposal, ...] = EXAMPLE_PROPOSALS,
+) -> frozenset[str]:
+    """The normalised programs of the example proposals a proposer prompt shows."""
+    return _program_keys(proposals)
+
+
+def example_behaviour_keys(
+    proposals: tuple[ExampleProposal, ...] = EXAMPLE_PROPOSALS,
+    outputs: tuple[str, ...] = EXAMPLE_OUTPUTS,
+) -> frozenset[tuple[str, str]]:
+    """(normalised input, result) of each example proposal: a proposal that gives the
+    example's result on the example's input is the example's task whatever its text."""
+    return _behaviour_keys(proposals, outputs)
 
 
 @functools.cache
-def example_program_keys() -> frozenset[str]:
-    """The normalised programs of the example proposals the triplet proposer prompts show."""
-    return frozenset(normalize_program(program) for _, program, _ in EXAMPLE_PROPOSALS)
+def _program_keys(proposals: tuple[ExampleProposal, ...]) -> frozenset[str]:
+    return frozenset(normalize_program(program) for _, program, _ in proposals)
 
 
 @functools.cache
-def example_behaviour_keys() -> frozenset[tuple[str, str]]:
-    """(normalised input, output) of each example proposal: a proposal that gives the
-    example's output on the example's input is the example's task whatever its text."""
+def _behaviour_keys(
+    proposals: tuple[ExampleProposal, ...], outputs: tuple[str, ...]
+) -> frozenset[tuple[str, str]]:
     return frozenset(
-        (normalize_input(inp), out)
-        for (_, _, inp), out in zip(EXAMPLE_PROPOSALS, EXAMPLE_OUTPUTS, strict=True)
+        (normalize_input(inp), out) for (_, _, inp), out in zip(proposals, outputs, strict=True)
     )
+
+
+# The tasks docs/tasks.md shows (`doc_example`): two references for the proposer prompts and
+# the task the deduction and abduction examples solve (induction's uses its program).
+DOC_REFERENCES = [
+    Triplet("def f(x):\n    return x", "'Hello world'", "'Hello world'"),
+    Triplet("def f(nums, k):\n    return sorted(nums)[-k:]", "[5, 1, 4, 2], 2", "[4, 5]"),
+]
+DOC_TASK = Triplet(
+    "def f(text):\n    counts = {}\n    for ch in text:\n        counts[ch] = counts.get(ch, 0) + 1\n"
+    "    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]",
+    "'banana'",
+    "[('a', 3), ('n', 2)]",
+)
 
 
 @dataclass(frozen=True)
@@ -134,29 +171,18 @@ def extract_triplet_proposal(parsed: ParsedCompletion) -> TripletProposal | None
     return TripletProposal(program=program, input=inp.strip())
 
 
-def reference_block(refs: Sequence[Triplet], show_output: bool) -> str:
-    """The reference tasks shown to a proposer."""
-    if not refs:
-        return "(no reference tasks yet)"
-    parts = []
-    for k, ref in enumerate(refs, 1):
-        items = [f"Reference {k}:", fence("python", ref.program), fence("input", ref.input)]
-        if show_output:
-            items.append(fence("output", ref.output))
-        parts.append("\n".join(items))
-    return "\n\n".join(parts)
-
-
 def triplet_key(program: str, inp: str) -> tuple[str, str]:
     """What two triplet tasks share when they are the same task: normalised program and input."""
     return normalize_program(program), normalize_input(inp)
 
 
 class TripletSpec(TaskSpec):
-    """Base of the task types whose task is one (program, input, output) triplet."""
+    """Base of the task types whose task is proposed as a program and one input and whose
+    result comes from running it: a (program, input, output) triplet for the shipped types."""
 
     proposer_blocks: ClassVar[dict[str, int]] = {"python": 1, "input": 1}
     task_class: ClassVar[type] = Triplet
+    offers_programs: ClassVar[bool] = True
     goal: ClassVar[str]  # the proposer prompt's sentence on what the solver will be shown
     solve_template: ClassVar[
         str
@@ -165,6 +191,45 @@ class TripletSpec(TaskSpec):
     examples: ClassVar[tuple[ExampleTask, ...]]  # worked examples, in order of preference
     examples_shown: ClassVar[int] = 1  # how many of them a solver prompt shows
     shown_block: ClassVar[str]  # the block the solver is given: "input" or "output"
+    # The proposer prompt's example replies (one shown per prompt) and what each gives on its
+    # input (a proposal with an example's program, or its input and result, is a copy).
+    example_proposals: ClassVar[tuple[ExampleProposal, ...]] = EXAMPLE_PROPOSALS
+    example_outputs: ClassVar[tuple[str, ...]] = EXAMPLE_OUTPUTS
+    result_block: ClassVar[str] = "output"  # the block a reference task shows its result in
+    # A proposal with a reference's input and result is a rewrite of that reference (False
+    # for a type with too few distinct results for them to tell tasks apart).
+    dedup_by_behaviour: ClassVar[bool] = True
+
+    # ------------------------------------------------------------------ hooks
+
+    def requirements(self, settings: ProposalSettings) -> str:
+        """The code rules of the proposer prompt."""
+        return code_requirements(settings.timeout_s)
+
+    def proposal_reply(self, context: Sequence[Task]) -> str:
+        """The proposer prompt's closing part, with the example proposal these references
+        select."""
+        proposals = self.example_proposals
+        return triplet_reply(example_index(context, len(proposals)), proposals)
+
+    def outcome(self, check: Check) -> tuple[str | None, str]:
+        """A proposal's result from its sandbox run (the output literal), or None and why the
+        proposal is invalid."""
+        if not (check.valid and check.output is not None):
+            return None, check.reason or "invalid"
+        return check.output, "ok"
+
+    def make_task(self, program: str, inp: str, result: str) -> Task:
+        """The task of a valid proposal."""
+        return Triplet(program, inp, result)
+
+    def result_of(self, task: Task) -> str:
+        """What running the task's program on its input gives (compared across tasks to find
+        rewrites of a shown task)."""
+        assert isinstance(task, Triplet)
+        return task.output
+
+    # ------------------------------------------------------------------ data
 
     def from_dict(self, payload: dict[str, Any]) -> Task:
         """A `Triplet` (accepts CRUXEval's `code` for `program`)."""
@@ -174,34 +239,49 @@ class TripletSpec(TaskSpec):
         """Program and input."""
         return list(triplet_key(str(payload.get("program", "")), str(payload.get("input", ""))))
 
+    # ------------------------------------------------------------------ proposing
+
     def context_sources(self, settings: ProposalSettings) -> tuple[tuple[str, ...], int]:
         """K references of the same type."""
         return (self.name,), settings.references
 
-    def proposer_prompt(self, context: Sequence[Triplet], settings: ProposalSettings) -> str:
+    def reference_block(self, refs: Sequence[Task]) -> str:
+        """The reference tasks shown to a proposer: program, input and result."""
+        if not refs:
+            return "(no reference tasks yet)"
+        parts = []
+        for k, ref in enumerate(refs, 1):
+            items = [f"Reference {k}:", fence("python", ref.program)]
+            items += [fence("input", _input_of(ref)), fence(self.result_block, self.result_of(ref))]
+            parts.append("\n".join(items))
+        return "\n\n".join(parts)
+
+    def proposer_prompt(self, context: Sequence[Task], settings: ProposalSettings) -> str:
         """Propose a program and an input, shown K references."""
         return PROPOSE_TRIPLET.format(
             goal=self.goal,
-            requirements=code_requirements(settings.timeout_s),
-            references=reference_block(context, show_output=True),
-            reply=triplet_reply(example_index(context)),
+            requirements=self.requirements(settings),
+            references=self.reference_block(context),
+            reply=self.proposal_reply(context),
         )
 
-    def context_record(self, context: Sequence[Triplet]) -> dict[str, Any]:
+    def context_record(self, context: Sequence[Task]) -> dict[str, Any]:
         """The references, as JSON."""
         return {"references": [r.to_dict() for r in context]}
 
     def plan_proposals(
         self,
         parsed: Sequence[ParsedCompletion],
-        contexts: Sequence[Sequence[Triplet]],
+        contexts: Sequence[Sequence[Task]],
         settings: ProposalSettings,
     ) -> list[Plan]:
         """Reject duplicates of any reference in the batch and copies of the worked examples;
-        run the rest to get their outputs."""
+        run the rest to get their results."""
         refs = [r for c in contexts for r in c]
-        seen = {triplet_key(r.program, r.input) for r in refs}
-        behaviour = {(normalize_input(r.input), r.output) for r in refs}
+        seen = {triplet_key(r.program, _input_of(r)) for r in refs}
+        behaviour = {(normalize_input(_input_of(r)), self.result_of(r)) for r in refs}
+        if not self.dedup_by_behaviour:
+            behaviour = set()
         return [self._plan_one(p, seen, behaviour) for p in parsed]
 
     def _plan_one(
@@ -216,35 +296,37 @@ class TripletSpec(TaskSpec):
         key = triplet_key(prop.program, prop.input)
         if key in seen:
             return Plan.now(False, "duplicate of a reference", None)
-        if key[0] in example_program_keys():
+        if key[0] in example_program_keys(self.example_proposals):
             # Small models copy the prompt's example replies; a copy must not earn reward.
             return Plan.now(False, "copy of the prompt's worked example", None)
 
         def finish(checks: Sequence[Check]) -> tuple[bool, str, Task | None]:
             (check,) = checks
-            if not (check.valid and check.output is not None):
-                return False, check.reason or "invalid", None
+            result, reason = self.outcome(check)
+            if result is None:
+                return False, reason, None
             # A rewrite of a shown program (other names, a loop for a comprehension) on the
-            # same input gives the same output: the same task for a solver, so no new task.
+            # same input gives the same result: the same task for a solver, so no new task.
             # Qwen2.5-Coder-0.5B drifted to rewrites of the worked example within 20 steps.
-            io = (key[1], check.output)
-            if io in example_behaviour_keys():
+            io = (key[1], result)
+            if io in example_behaviour_keys(self.example_proposals, self.example_outputs):
                 return False, "copy of the prompt's worked example (same input and output)", None
             if io in behaviour:
                 return False, "duplicate of a reference (same input and output)", None
-            return True, "valid", Triplet(prop.program, prop.input, check.output)
+            return True, "valid", self.make_task(prop.program, prop.input, result)
 
         return Plan.run([(prop.program, prop.input)], finish)
 
+    # ------------------------------------------------------------------ solving
+
     def solver_prompt(self, task: Task) -> str:
-        """The solver template filled with the triplet (each type shows what it shows)."""
+        """The solver template filled with the task (each type shows what it shows)."""
         self.check_task(task)
-        assert isinstance(task, Triplet)
         return self.solve_template.format(
             example=self.example_for(task),
             program=task.program.strip("\n"),
-            input=task.input,
-            output=task.output,
+            input=_input_of(task),
+            output=self.result_of(task),
             reply=self.solve_reply,
         )
 
@@ -253,11 +335,11 @@ class TripletSpec(TaskSpec):
         """Every example answer a solver prompt may show (an answer equal to one is a copy)."""
         return tuple(e.answer for e in self.examples)
 
-    def example_fits(self, example: ExampleTask, task: Triplet) -> bool:
+    def example_fits(self, example: ExampleTask, task: Task) -> bool:
         """Whether `example`'s answer could be `task`'s (then another example is shown)."""
         return False
 
-    def example_for(self, task: Triplet) -> str:
+    def example_for(self, task: Task) -> str:
         """The worked examples shown with `task`: the first `examples_shown` whose answers do
         not fit it (fewer only when more examples than the spare ones fit)."""
         chosen = [e for e in self.examples if not self.example_fits(e, task)]
@@ -274,4 +356,12 @@ class TripletSpec(TaskSpec):
         self, program: str, pairs: Sequence[tuple[str, str]], settings: ProposalSettings
     ) -> Task:
         """The identity program on its first input."""
-        return Triplet(program, pairs[0][0], pairs[0][1])
+        return self.make_task(program, pairs[0][0], pairs[0][1])
+
+
+def _input_of(task: Task) -> str:
+    """The input of a program-and-input task (every task class of a `TripletSpec` has one)."""
+    inp = getattr(task, "input", None)
+    if not isinstance(inp, str):
+        raise TypeError(f"a {type(task).__name__} has no input: not a program-and-input task")
+    return inp
