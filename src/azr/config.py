@@ -149,6 +149,25 @@ class SelfPlayConfig(_Section):
     """The Absolute Zero loop (docs/algorithm.md, section 2)."""
 
     batch_size: int = Field(default=4, ge=1, description="sequences per task type x role per step")
+    task_type_modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules to import before task_types is read: each registers its "
+        "task types (plugins installed as packages load through the azr.task_types entry "
+        "point group without this)",
+    )
+
+    @field_validator("task_type_modules")
+    @classmethod
+    def _import_task_type_modules(cls, value: list[str]) -> list[str]:
+        from azr.tasks.types import load
+
+        for module in value:
+            try:
+                load(module)
+            except Exception as exc:  # any failure of a module named here is the config's
+                raise ValueError(f"task type module {module!r} did not load: {exc}") from None
+        return value
+
     task_types: list[str] = Field(
         default_factory=_default_task_types,
         min_length=1,
