@@ -133,6 +133,40 @@ def test_cli_reports_each_line(tmp_path: Path) -> None:
     assert len(out_file.read_text().splitlines()) == 7
 
 
+@needs_bwrap
+def test_cli_validates_every_task_type(tmp_path: Path) -> None:
+    """A line's `task_type` (or --task-type) picks its spec's check: induction tasks run every
+    input and report the outputs; the stated pairs are compared."""
+    double = "def f(x):\n    return x * 2"
+    lines = [
+        {"id": "i", "task_type": "induction", "program": double, "inputs": ["1", "'a'"]},
+        {"id": "p", "task_type": "induction", "program": double, "message": "Doubles.",
+         "visible": [["1", "2"]], "hidden": [["3", "7"]]},
+        {"id": "x", "task_type": "induction", "program": double, "inputs": ["1", "None"]},
+        {"id": "m", "task_type": "induction", "program": double, "inputs": ["1"],
+         "message": "def f(x): return x * 2"},
+        {"id": "a", "task_type": "abduction", "program": double, "input": "2", "output": "4"},
+        {"id": "u", "task_type": "no_such_type", "program": double, "input": "2"},
+    ]  # fmt: skip
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    done = _azr("validate", str(data), "--workers", "2", "--timeout", "2")
+    rows = {r["id"]: r for r in map(json.loads, done.stdout.splitlines()[:-1])}
+    assert done.stdout.splitlines()[-1] == "2 passed, 4 failed", done.stderr
+    assert rows["i"] == {"id": "i", "valid": True, "output": ["2", "'aa'"], "reason": "ok"}
+    assert rows["p"]["valid"] and rows["p"]["output"] == ["2", "6"] and not rows["p"]["matches"]
+    assert rows["x"]["reason"].startswith("input 2 invalid: error: TypeError")
+    assert rows["m"]["reason"] == "message contains the program"
+    assert rows["a"]["matches"] is True
+    assert "unknown task type 'no_such_type'" in rows["u"]["reason"]
+    inputs_only = tmp_path / "ind.jsonl"
+    inputs_only.write_text(json.dumps({"program": double, "inputs": ["5"]}) + "\n")
+    done = _azr("validate", str(inputs_only), "--task-type", "induction")
+    assert done.returncode == 0 and json.loads(done.stdout.splitlines()[0])["output"] == ["10"]
+    done = _azr("validate", str(inputs_only), "--task-type", "nope")
+    assert done.returncode == 2 and "azr: error: --task-type: unknown task type" in done.stderr
+
+
 def test_cli_user_errors(tmp_path: Path) -> None:
     done = _azr("validate", str(tmp_path / "missing.jsonl"))
     assert done.returncode == 2

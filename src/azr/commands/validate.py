@@ -23,12 +23,18 @@ def _bad(item_id: Any, reason: str, expected: bool) -> dict[str, Any]:
     return row
 
 
+Item = tuple[int, Any, dict[str, Any], Any]  # (slot, spec, payload, plan)
+
+
 def load_lines(
-    path: Path,
-) -> tuple[list[dict[str, Any] | None], list[tuple[int, str, str, str | None]]]:
-    """Results pre-filled for malformed lines (None elsewhere) and (slot, program, input, output)."""
+    path: Path, task_type: str, settings: Any
+) -> tuple[list[dict[str, Any] | None], list[Item]]:
+    """Results pre-filled for malformed lines (None elsewhere) and (slot, spec, payload, plan)
+    for the others: each line is checked as a task of its own `task_type` field, else of
+    `task_type`."""
     from azr.errors import UserError
     from azr.jsonl import iter_jsonl
+    from azr.tasks.types import get
 
     try:
         lines = list(iter_jsonl(path))
@@ -41,32 +47,23 @@ def load_lines(
     if not lines:
         raise UserError(f"{path} is empty: no JSONL lines to validate")
     results: list[dict[str, Any] | None] = []
-    items: list[tuple[int, str, str, str | None]] = []
+    items: list[Item] = []
     for line in lines:
         lineno, row = line.lineno, line.row
         if row is None:
             results.append(_bad(f"line {lineno}", f"malformed line: {line.problem}", False))
             continue
         item_id = row.get("id", f"line {lineno}")
-        program = row.get("program", row.get("code"))
-        input_text = row.get("input")
-        expected = row.get("output")
-        has_expected = "output" in row
-        if not isinstance(program, str):
-            reason = "malformed line: missing field 'program' (or 'code'), a string"
-            results.append(_bad(item_id, reason, has_expected))
-            continue
-        if not isinstance(input_text, str):
-            reason = "malformed line: missing field 'input', a string"
-            results.append(_bad(item_id, reason, has_expected))
-            continue
-        if has_expected and not isinstance(expected, str):
-            reason = "malformed line: field 'output' must be a string (a Python literal)"
-            results.append(_bad(item_id, reason, True))
+        try:
+            spec = get(row.get("task_type", task_type))
+            plan = spec.plan_check(row, settings)
+        except ValueError as exc:
+            stated = any(k in row for k in ("output", "error", "visible", "hidden"))
+            results.append(_bad(item_id, f"malformed line: {exc}", stated))
             continue
         slot = len(results)
         results.append({"id": item_id})
-        items.append((slot, program, input_text, expected if has_expected else None))
+        items.append((slot, spec, row, plan))
     return results, items
 
 
@@ -99,6 +96,14 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option("--isolation", help=f"Sandbox isolation: {ISOLATION_HELP}."),
         ] = "auto",
+        task_type: Annotated[
+            str | None,
+            typer.Option(
+                "--task-type",
+                help="Task type of lines without a task_type field (any registered type; "
+                "default: the first one a run trains by default, deduction).",
+            ),
+        ] = None,
     ) -> None:
         """Validate proposals; last stdout line `N passed, M failed`; exit 0 iff all pass."""
         from rich.console import Console
@@ -106,8 +111,8 @@ def register(app: typer.Typer) -> None:
 
         from azr.errors import UserError
         from azr.sandbox import Executor, SandboxConfig
-        from azr.sandbox.validate import validate_triplets
-        from azr.sandbox.values import literals_match
+        from azr.tasks.engine import run_plans
+        from azr.tasks.types import ProposalSettings, get
 
         if timeout <= 0:
             raise UserError("--timeout must be positive")
@@ -116,7 +121,14 @@ def register(app: typer.Typer) -> None:
         if memory < 64:
             raise UserError("--memory must be at least 64 (MiB)")
         check_isolation(isolation)
-        results, items = load_lines(file)
+        from azr.tasks.types import default_enabled
+
+        task_type = task_type or default_enabled()[0]
+        try:
+            get(task_type)
+        except ValueError as exc:
+            raise UserError(f"--task-type: {exc}") from None
+        results, items = load_lines(file, task_type, ProposalSettings(timeout_s=timeout))
         config = SandboxConfig(
             workers=workers or None, timeout_s=timeout, memory_mb=memory, isolation=isolation
         )
@@ -130,14 +142,15 @@ def register(app: typer.Typer) -> None:
                 for start in range(0, len(items), CHUNK):
                     chunk = items[start : start + CHUNK]
                     assert executor is not None
-                    checks = validate_triplets(executor, [(p, i) for _, p, i, _ in chunk])
-                    for (slot, _, _, expected), check in zip(chunk, checks, strict=True):
+                    verdicts = run_plans(executor, [plan for *_, plan in chunk])
+                    for (slot, spec, payload, _), verdict in zip(chunk, verdicts, strict=True):
                         row = results[slot]
                         assert row is not None
-                        output = check.output if check.valid else None
-                        row.update(valid=check.valid, output=output, reason=check.reason)
-                        if expected is not None:
-                            row["matches"] = output is not None and literals_match(expected, output)
+                        valid, reason, task = verdict
+                        report = spec.check_report(payload, task if valid else None)
+                        row.update(valid=valid, output=report.get("output"), reason=reason)
+                        if "matches" in report:
+                            row["matches"] = report["matches"]
                     progress.advance(bar, len(chunk))
         finally:
             if executor is not None:

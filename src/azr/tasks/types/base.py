@@ -205,6 +205,22 @@ class TaskSpec(ABC):
         if not isinstance(task, self.task_class):
             raise TypeError(f"a {self.name} task must not be a {type(task).__name__}")
 
+    # ------------------------------------------------------------------ azr validate
+
+    def plan_check(self, payload: dict[str, Any], settings: ProposalSettings) -> Plan:
+        """How `azr validate` checks a task given in JSON form (what a proposal supplies; the
+        results may be absent): the sandbox checks a proposal of this type must pass, without
+        the checks against references and worked examples. The verdict is `ProposalVerdict`;
+        ValueError names a malformed payload."""
+        raise ValueError(
+            f"azr validate cannot check {self.name} tasks (its spec has no plan_check)"
+        )
+
+    def check_report(self, payload: dict[str, Any], task: Task | None) -> dict[str, Any]:
+        """What `azr validate` reports of a checked task: `output` (what running it gave, None
+        when invalid) and, when the payload states it, `matches` (whether it agrees)."""
+        return {"output": None}
+
     def doc_example(self) -> DocExample | None:
         """What docs/tasks.md shows of this type; None: only its description."""
         return None

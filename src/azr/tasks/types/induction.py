@@ -175,6 +175,17 @@ def examples_block(pairs: Sequence[tuple[str, str]]) -> str:
     )
 
 
+def _stated_pairs(payload: dict[str, Any]) -> list[tuple[str, str]] | None:
+    """The payload's visible + hidden (input, output) pairs, or None when it has none."""
+    if "visible" not in payload and "hidden" not in payload:
+        return None
+    try:
+        task = InductionTask.from_dict({"visible": [], "hidden": [], **payload})
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix("induction task: ")) from None
+    return task.visible + task.hidden
+
+
 class Induction(TaskSpec):
     """Examples + message -> the program."""
 
@@ -298,6 +309,45 @@ class Induction(TaskSpec):
             return True, "correct"
 
         return Plan.run([(answer, i) for i, _ in task.hidden], finish)
+
+    def plan_check(self, payload: dict[str, Any], settings: ProposalSettings) -> Plan:
+        """Run the program on every input (`inputs`, or those of `visible` and `hidden`); a
+        message, when given, must not give the program away. Visible examples: as many as
+        the payload's `visible`, else `settings.induction_visible`."""
+        program = payload.get("program", payload.get("code"))
+        message = payload.get("message", "")
+        if not isinstance(program, str) or not isinstance(message, str):
+            raise ValueError("fields 'program' (or 'code') and 'message' must be strings")
+        stated = _stated_pairs(payload)
+        inputs = payload.get("inputs") if stated is None else [i for i, _ in stated]
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            raise ValueError("give 'inputs' (a list of strings) or 'visible' and 'hidden' pairs")
+        leak = message_leak(message, program) if message else None
+        if leak:
+            return Plan.now(False, leak, None)
+        visible = settings.induction_visible if stated is None else len(payload.get("visible", []))
+
+        def finish(checks: Sequence[Check]) -> tuple[bool, str, Task | None]:
+            for k, check in enumerate(checks):
+                if not (check.valid and check.output is not None):
+                    return False, f"input {k + 1} invalid: {check.reason or 'invalid'}", None
+            pairs = [(i, str(c.output)) for i, c in zip(inputs, checks, strict=True)]
+            return True, "ok", InductionTask(program, message, pairs[:visible], pairs[visible:])
+
+        return Plan.run([(program, i) for i in inputs], finish)
+
+    def check_report(self, payload: dict[str, Any], task: Task | None) -> dict[str, Any]:
+        """The outputs found, in input order, and whether the payload's pairs agree."""
+        found = None
+        if isinstance(task, InductionTask):
+            found = [o for _, o in task.visible + task.hidden]
+        out: dict[str, Any] = {"output": found}
+        stated = _stated_pairs(payload)
+        if stated is not None:
+            out["matches"] = found is not None and all(
+                same_literal_text(o, f) for (_, o), f in zip(stated, found, strict=True)
+            )
+        return out
 
     def identity_seed(
         self, program: str, pairs: Sequence[tuple[str, str]], settings: ProposalSettings

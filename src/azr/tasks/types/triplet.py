@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from azr.literals import same_literal_text
 from azr.tasks.model import Task, Triplet
 from azr.tasks.normalize import normalize_input, normalize_program
 from azr.tasks.parsing import ParsedCompletion
@@ -196,6 +197,7 @@ class TripletSpec(TaskSpec):
     example_proposals: ClassVar[tuple[ExampleProposal, ...]] = EXAMPLE_PROPOSALS
     example_outputs: ClassVar[tuple[str, ...]] = EXAMPLE_OUTPUTS
     result_block: ClassVar[str] = "output"  # the block a reference task shows its result in
+    result_field: ClassVar[str] = "output"  # the JSON field of a task's result
     # A proposal with a reference's input and result is a rewrite of that reference (False
     # for a type with too few distinct results for them to tell tasks apart).
     dedup_by_behaviour: ClassVar[bool] = True
@@ -228,6 +230,40 @@ class TripletSpec(TaskSpec):
         rewrites of a shown task)."""
         assert isinstance(task, Triplet)
         return task.output
+
+    def same_result(self, stated: str, result: str) -> bool:
+        """Whether a result stated in a payload is the one the sandbox found."""
+        return same_literal_text(stated, result)
+
+    # ------------------------------------------------------------------ azr validate
+
+    def plan_check(self, payload: dict[str, Any], settings: ProposalSettings) -> Plan:
+        """Run the program on the input (CRUXEval's `code` is accepted for `program`)."""
+        program, inp = payload.get("program", payload.get("code")), payload.get("input")
+        if not isinstance(program, str):
+            raise ValueError("missing field 'program' (or 'code'), a string")
+        if not isinstance(inp, str):
+            raise ValueError("missing field 'input', a string")
+        stated = payload.get(self.result_field)
+        if self.result_field in payload and not isinstance(stated, str):
+            raise ValueError(f"field '{self.result_field}' must be a string")
+
+        def finish(checks: Sequence[Check]) -> tuple[bool, str, Task | None]:
+            result, reason = self.outcome(checks[0])
+            if result is None:
+                return False, reason, None
+            return True, "ok", self.make_task(program, inp, result)
+
+        return Plan.run([(program, inp)], finish)
+
+    def check_report(self, payload: dict[str, Any], task: Task | None) -> dict[str, Any]:
+        """The result found (the output), and whether the payload's agrees."""
+        result = None if task is None else self.result_of(task)
+        out: dict[str, Any] = {"output": result}
+        if self.result_field in payload:
+            stated = payload[self.result_field]
+            out["matches"] = result is not None and self.same_result(stated, result)
+        return out
 
     # ------------------------------------------------------------------ data
 
