@@ -550,10 +550,10 @@ def proposer_jobs(args: argparse.Namespace, tokenizer: Any) -> list[tuple[str, A
 
     from azr.tasks.model import Triplet
     from azr.tasks.prompts import proposer_prompt, wrap
-    from azr.tasks.types import names
+    from azr.tasks.types import default_enabled
 
     out = []
-    for tt in names():
+    for tt in default_enabled():  # the paper's types, whose contexts are triplets
         for j in range(args.proposer_prompts):
             if tt == "induction":
                 ctx = Triplet(*INDUCTION_PROGRAMS[j % len(INDUCTION_PROGRAMS)])
