@@ -87,7 +87,8 @@ class TypeOracle(Oracle):
 
 
 def test_the_registry_lists_the_shipped_types_and_refuses_unknown_ones() -> None:
-    assert types.names() == ("deduction", "abduction", "induction")
+    assert types.names() == ("deduction", "abduction", "induction", "error")
+    assert types.default_enabled() == ("deduction", "abduction", "induction")
     assert TaskType("deduction") is TaskType.DEDUCTION
     with pytest.raises(ValueError, match="unknown task type 'output_type'"):
         TaskType("output_type")

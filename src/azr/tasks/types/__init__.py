@@ -31,6 +31,7 @@ SHIPPED = (
     "azr.tasks.types.deduction:Deduction",
     "azr.tasks.types.abduction:Abduction",
     "azr.tasks.types.induction:Induction",
+    "azr.tasks.types.error:ErrorPrediction",
 )
 
 _REGISTRY: dict[str, TaskSpec] = {}
