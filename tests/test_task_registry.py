@@ -145,3 +145,17 @@ def test_a_fourth_type_trains_end_to_end(tmp_path: Path, output_type: OutputType
     store = TaskStore(run / "buffers.sqlite", create=False)
     assert store.sizes()["output_type"] == last["buffer/output_type"]
     store.close()
+
+
+def test_induction_takes_programs_from_the_run_s_types_that_offer_them() -> None:
+    from azr.tasks.types import ProposalSettings
+
+    induction = types.get("induction")
+    every = ProposalSettings(task_types=("deduction", "abduction", "induction", "error"))
+    assert induction.context_sources(every) == (("deduction", "abduction"), 1)
+    alone = ProposalSettings(task_types=("induction",))
+    assert induction.context_sources(alone) == (("induction",), 1)  # its own programs
+    assert induction.context_sources(ProposalSettings(task_types=("abduction", "induction"))) == (
+        ("abduction",),
+        1,
+    )
