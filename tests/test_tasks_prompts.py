@@ -132,8 +132,9 @@ def _triplet_example_replies(prompt: str) -> list[str]:
 def test_triplet_proposer_examples_are_well_formed_runnable_proposals(task_type: TaskType) -> None:
     prompt = proposer_prompt(task_type, [ID, TASK])
     (reply,) = _triplet_example_replies(prompt)  # one example reply per prompt
-    assert reply.strip() in {_triplet_example_replies(triplet_reply(i))[0].strip() for i in
-                             range(len(EXAMPLE_PROPOSALS))}
+    assert reply.strip() in {
+        _triplet_example_replies(triplet_reply(i))[0].strip() for i in range(len(EXAMPLE_PROPOSALS))
+    }
     for index, (_, program, inp) in enumerate(EXAMPLE_PROPOSALS):
         (reply,) = _triplet_example_replies(triplet_reply(index))
         parsed = parse_for(reply.strip(), task_type, Role.PROPOSER, primed_think=False)
@@ -153,12 +154,8 @@ def test_triplet_proposer_examples_are_well_formed_runnable_proposals(task_type:
 def test_triplet_proposer_example_varies_with_the_references() -> None:
     """Prompts with different references spread over every example proposal (one example
     anchored the long run's proposals on its input); the same references, the same example."""
-    contexts = [
-        [Triplet(f"def f(x):\n    return x + {k}", str(k), str(2 * k))] for k in range(40)
-    ]
-    shown = [
-        _triplet_example_replies(proposer_prompt(TaskType.DEDUCTION, c))[0] for c in contexts
-    ]
+    contexts = [[Triplet(f"def f(x):\n    return x + {k}", str(k), str(2 * k))] for k in range(40)]
+    shown = [_triplet_example_replies(proposer_prompt(TaskType.DEDUCTION, c))[0] for c in contexts]
     assert {example_index(c) for c in contexts} == set(range(len(EXAMPLE_PROPOSALS)))
     for c, reply in zip(contexts, shown, strict=True):
         assert reply == _triplet_example_replies(triplet_reply(example_index(c)))[0]
