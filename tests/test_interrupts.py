@@ -323,6 +323,9 @@ def child(q):
 
 if __name__ == "__main__":
     own = sys.argv[1] == "own"
+    # Started from a background job of a non-interactive shell (as CI may be), this process
+    # inherits SIGINT ignored, and so would the child; a terminal's process would not.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     if own:
