@@ -42,7 +42,13 @@ def test_estimates() -> None:
     assert estimate_left(60, 1, 12, worst_case=0.5) == "at most 1m00s left"
     # The previous call's pace (seconds per response) beats the current one's.
     assert estimate_left(30, 1, 12, rate=10.0) == "about 1m30s left"
-    assert estimate_left(200, 11, 12, rate=10.0) == "about done"
+    # The last tenth (at least one) of a call without a bound: named, not timed (the tail
+    # holds the longest replies, so a pace-based time is wrong there).
+    assert estimate_left(200, 11, 12, rate=10.0) == "last 1 running"
+    assert estimate_left(40, 27, 28) == "last 1 running"
+    assert estimate_left(40, 90, 100) == "last 10 running"
+    assert estimate_left(40, 89, 100) == "about 5s left"
+    assert estimate_left(40, 27, 28, worst_case=0.9) == "about 1s left"  # a bound: timed
 
 
 def _log_progress(interval: float) -> tuple[Progress, io.StringIO]:

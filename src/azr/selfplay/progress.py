@@ -87,6 +87,7 @@ def estimate_left(
     `rate`: seconds per response of the previous call of the same kind (the best guess once
     there is one); else the pace of the responses done so far. `worst_case` (the share of the
     call's worst case done, from a sampler that counts decoding steps) bounds either from above.
+    Without a bound, the last tenth of the responses is named, not timed.
     """
     guess = None
     if rate is not None:
@@ -96,6 +97,10 @@ def estimate_left(
     bound = None
     if worst_case is not None and worst_case > 0:
         bound = elapsed * (1.0 - min(worst_case, 1.0)) / worst_case
+    if bound is None and 0 < total - done <= max(1, total // 10) and done > 0:
+        # The last few replies are the long ones (a batch ends with its longest): a time from
+        # the pace so far read "about 1s left" for half a minute. Say what is known instead.
+        return f"last {total - done} running"
     if guess is not None and (bound is None or guess <= bound):
         return "about done" if guess < 1 else f"about {duration(guess)} left"
     if bound is not None:
