@@ -30,7 +30,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,9 +346,7 @@ class VLLMGenerator:
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
         os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "1")
         os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cpu_bind())
-        with warnings.catch_warnings():  # vLLM's import touches a deprecated torch name
-            warnings.filterwarnings("ignore", message=r".*reduce_op.*", category=FutureWarning)
-            from vllm import LLM
+        from vllm import LLM
 
         kwargs: dict[str, Any] = dict(
             model=str(home),
