@@ -64,6 +64,10 @@ class Variant:
     user_text: Callable[[str, dict[str, str]], str] | None = None
     copies: Callable[[str], tuple[str, ...]] = lambda mode: ()
     style: str = "chat"  # how the user text is rendered: the chat template or the R1 wrapper
+    # Text appended to the rendered prompt (the start of the reply, written for the model); it
+    # is put back in front of each completion before grading, so the grader sees whole replies.
+    prefill: Callable[[str], str] | None = None
+    direct_chat: bool = False  # the benchmark's own prompt through the chat template
 
 
 def _training_text(mode: str, fields: dict[str, str]) -> str:
@@ -165,6 +169,30 @@ _TRACES = {
 
 def _so_think(example: Any) -> str:
     return f"{example.think} So f({example.shown}) == {example.answer}"
+
+
+_NONE_CLOSING = {
+    "output": "Reply in this order: </think> at once (no reasoning), then <answer>, then one "
+    "```output block, then </answer>. Nothing comes after </answer>.",
+    "input": "Reply in this order: </think> at once (no reasoning), then <answer>, then one "
+    "```input block, then </answer>. Nothing comes after </answer>.",
+}
+
+
+def _none_text(mode: str, fields: dict[str, str]) -> str:
+    """The training prompt with every example's reasoning empty and an order to answer at once."""
+    from azr.tasks.types import get
+
+    spec: Any = get("deduction" if mode == "output" else "abduction")
+    out = _training_text(mode, fields)
+    for ex in spec.examples:
+        out = out.replace(f"<think>\n{ex.think}\n</think>", "<think>\n</think>")
+    return out[: out.rindex("Reply in this order")] + _NONE_CLOSING[mode]
+
+
+def _answer_prefill(mode: str) -> str:
+    """The reply's start up to the answer block's first line: the model writes only the value."""
+    return f"\n</think>\n<answer>\n```{mode}\n"
 
 
 # Experimental solver prompts tried while designing the shipped ones (kept so the table in
@@ -314,6 +342,7 @@ def _explicit_text(mode: str, fields: dict[str, str]) -> str:
 
 VARIANTS: dict[str, Variant] = {
     "direct": Variant("direct", reasoning=False),
+    "direct-chat": Variant("direct-chat", reasoning=False, direct_chat=True),
     "training": Variant("training", True, _training_text, _training_copies),
     "training-order": Variant("training-order", True, _order_text, _training_copies),
     "training-fence": Variant("training-fence", True, _fence_text, _training_copies),
@@ -339,6 +368,31 @@ VARIANTS: dict[str, Variant] = {
         True,
         _deduction_think_text(lambda e: f"assert f({e.shown}) == {e.answer}"),
         _training_copies,
+    ),
+    # No reasoning before the answer (fourth session): the same envelope, an empty think block.
+    "training-none": Variant("training-none", True, _none_text, _training_copies),
+    # The reply's start written for the model, up to the answer block: it writes the value only.
+    "training-prefill": Variant(
+        "training-prefill", True, _training_text, _training_copies, prefill=_answer_prefill
+    ),
+    "training-none-prefill": Variant(
+        "training-none-prefill", True, _none_text, _training_copies, prefill=_answer_prefill
+    ),
+    "training-prefill-base": Variant(
+        "training-prefill-base",
+        True,
+        _training_text,
+        _training_copies,
+        "base",
+        prefill=_answer_prefill,
+    ),
+    "training-none-prefill-base": Variant(
+        "training-none-prefill-base",
+        True,
+        _none_text,
+        _training_copies,
+        "base",
+        prefill=_answer_prefill,
     ),
     "ph-trace": Variant(
         "ph-trace",
@@ -429,9 +483,11 @@ def solver_jobs(
                     p = problems[i]
                     if v.user_text is None:
                         text = bench.prompt(p, "benchmark")
-                        text = direct_chat.render_plain(text) if args.direct_chat else text
+                        chat = args.direct_chat or v.direct_chat
+                        text = direct_chat.render_plain(text) if chat else text
                     else:
                         text = wrap(v.user_text(mode, p.fields), v.style, tokenizer)
+                        text += v.prefill(mode) if v.prefill else ""
                     jobs.append(Job((mode, vname, temp), i, text, sp))
     return jobs
 
@@ -777,6 +833,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     t1 = time.time()
     texts = generate(llm, prompts, params)
     gen_s = time.time() - t1
+    for k, job in enumerate(sjobs):  # whole replies: the prefill back in front
+        v = VARIANTS[job.key[1]]
+        if v.prefill is not None:
+            texts[k] = [(v.prefill(job.key[0]) + t, cut) for t, cut in texts[k]]
     log(f"{len(prompts)} prompts generated in {gen_s:.0f}s")
     with Executor(SandboxConfig()) as ex:
         solver = score_solver(args, sjobs, texts[: len(sjobs)], problems, ex)

@@ -269,3 +269,10 @@ def test_cli_sample_and_limit_conflict(data_file: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "--sample and --limit" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_answer_prefill_needs_our_prompt_style() -> None:
+    res = azr("eval", "--model", "tiny-random", "-b", "cruxeval-o", "--answer-prefill")
+    assert res.returncode != 0
+    assert "--answer-prefill" in res.stderr and "--prompt-style ours" in res.stderr
+    assert "Traceback" not in res.stderr

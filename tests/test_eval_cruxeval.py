@@ -226,3 +226,33 @@ def test_evaluation_renders_prompts_as_training_does(chat: bool) -> None:
     sample(policy, bench, [problem], SampleSettings(style="benchmark", chat=chat))
     own = bench.prompt(problem)
     assert seen[-1] == (f"<user>{own}</user>" if chat else own)
+
+
+@pytest.mark.parametrize("mode", ["output", "input"])
+def test_answer_prefill_starts_our_reply_and_is_graded_with_it(mode: str) -> None:
+    """`--answer-prefill`: the prompt ends with the reply's start up to the answer block (as
+    training's `selfplay.solver_prefill` renders it); the raw text and the extracted answer
+    read the whole reply; the benchmark's own prompt is left alone."""
+    from azr.evaluate.runner import SampleSettings, sample
+    from azr.policy.scripted import ScriptedPolicy
+    from azr.tasks.prompts import answer_prefill
+
+    problem = Problem("p", {"code": "def f(x):\n    return x + 1", "input": "3", "output": "4"})
+    bench = get_benchmark(f"cruxeval-{mode[0]}")
+    answer = "4" if mode == "output" else "3"
+    policy = ScriptedPolicy([f"{answer}\n```\n</answer>"])
+    seen: list[str] = []
+    real = policy.generate
+
+    def spy(prompts: Any, n: int = 1, sampling: Any = None) -> Any:
+        seen.extend(prompts)
+        return real(prompts, n, sampling)
+
+    policy.generate = spy  # type: ignore[method-assign]
+    raws, gens = sample(policy, bench, [problem], SampleSettings(style="ours", answer_prefill=True))
+    pre = answer_prefill(mode)
+    assert seen[-1].endswith("<think>" + pre)
+    assert raws == [[pre + f"{answer}\n```\n</answer>"]]
+    assert gens == [[answer if mode == "output" else f"f({answer})"]]
+    sample(policy, bench, [problem], SampleSettings(style="benchmark", answer_prefill=True))
+    assert seen[-1] == bench.prompt(problem)

@@ -290,3 +290,57 @@ def test_a_reply_ended_by_the_model_closes_its_answer(
         for s in samples
         if s["purpose"] == "solve"
     )
+
+
+class _PrefilledOracle:
+    """The oracle for prompts that end with the start of the reply (`selfplay.solver_prefill`):
+    a solver prompt must end with its answer block's opening fence, and the reply continues
+    from there (only the answer, the closing fence and </answer>)."""
+
+    def __init__(self) -> None:
+        self.oracle = Oracle()
+        self.solver_prompts: list[str] = []
+
+    def __call__(self, prompt: str, k: int) -> str:
+        text = self.oracle(prompt, k)
+        if "Design a new Python" in prompt or "Here is a Python program. Write" in prompt:
+            return text
+        self.solver_prompts.append(prompt)
+        start = text.index("<answer>\n```")
+        opened = text.index("\n", start + len("<answer>\n")) + 1
+        assert prompt.endswith(text[text.index("</think>") : opened])
+        return text[opened:]
+
+
+def test_solver_prefill_starts_the_reply_and_grades_the_whole_reply(
+    tmp_path: Path, executor_factory: Any
+) -> None:
+    from azr.tasks.prompts import answer_prefill
+
+    oracle = _PrefilledOracle()
+    policy = ScriptedPolicy(oracle)
+    run = tmp_path / "run"
+    train(
+        cfg_for("selfplay.solver_prefill=true", steps=1),
+        run,
+        progress=Progress(quiet=True),
+        policy_factory=lambda _c: policy,
+        executor_factory=executor_factory,
+    )
+    blocks = {"deduction": "output", "abduction": "input", "induction": "python"}
+    assert oracle.solver_prompts
+    assert all(
+        p.endswith(tuple(answer_prefill(b) for b in blocks.values())) for p in oracle.solver_prompts
+    )
+    (m,) = read_jsonl(run / "metrics.jsonl")
+    # Replies that begin mid-answer are well formed once the prefill is put back in front.
+    assert [m[f"{t}/solver/format_rate"] for t in blocks] == [1.0, 1.0, 1.0]
+    assert any(m[f"{t}/solver/solve_rate"] > 0 for t in blocks)
+    samples = [s for s in read_jsonl(run / "samples.jsonl") if s["role"] == "solver"]
+    assert samples
+    for s in samples:  # the logs show the whole reply, the prompt ends with the prefill
+        pre = answer_prefill(blocks[s["task_type"]])
+        assert s["completion"].startswith(pre)
+        assert s["prompt"] is None or s["prompt"].endswith(pre)
+    proposals = [s for s in read_jsonl(run / "samples.jsonl") if s["role"] == "proposer"]
+    assert all("</think>\n<answer>\n```" not in (s["prompt"] or "")[-40:] for s in proposals)

@@ -145,6 +145,14 @@ def eval_main(
             "--prompt-style ours prompts are rendered exactly as in training.",
         ),
     ] = False,
+    answer_prefill: Annotated[
+        bool,
+        typer.Option(
+            "--answer-prefill",
+            help="With --prompt-style ours: start each reply up to its answer block, as "
+            "training does with selfplay.solver_prefill (the model answers without reasoning).",
+        ),
+    ] = False,
     scoring: Annotated[
         str | None, typer.Option("--scoring", help="official (default) or strict (CRUXEval).")
     ] = None,
@@ -193,6 +201,8 @@ def eval_main(
         raise UserError("--sample and --limit both choose the problems: give one")
     if prompt_style not in PROMPT_STYLES:
         raise UserError(f"--prompt-style must be one of: {', '.join(PROMPT_STYLES)}")
+    if answer_prefill and prompt_style != "ours" and "selfplay" not in benchmark:
+        raise UserError("--answer-prefill starts our reply format: use it with --prompt-style ours")
     from azr.deps import quiet_transformers, require_model_backend
 
     require_model_backend("azr eval")
@@ -207,6 +217,7 @@ def eval_main(
         max_new_tokens=max_new_tokens,
         style=prompt_style,  # type: ignore[arg-type]
         chat=chat,
+        answer_prefill=answer_prefill,
         batch_size=batch_size or 0,
         seed=seed,
     )

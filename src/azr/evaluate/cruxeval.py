@@ -186,6 +186,10 @@ class CruxEval(Benchmark):
             return _OUTPUT_PROMPT.replace("{code}", f["code"]).replace("{input}", f["input"])
         return _INPUT_PROMPT.replace("{code}", f["code"]).replace("{output}", f["output"])
 
+    def answer_block(self, problem: Problem, style: PromptStyle = "benchmark") -> str | None:
+        """Our prompt's answer block: ```output (CRUXEval-O) or ```input (-I)."""
+        return self.mode if style == "ours" else None
+
     def stop(self, style: PromptStyle = "benchmark") -> tuple[str, ...]:
         """`[/ANSWER]` for CRUXEval's prompt, `</answer>` for ours."""
         return ("</answer>",) if style == "ours" else ("[/ANSWER]",)

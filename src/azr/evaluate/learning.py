@@ -120,14 +120,14 @@ def _solver_part(
     sp: Any, executor: Any, items: list[tuple[str, str, Any]], n: int, params: SamplingParams
 ) -> dict[str, Any]:
     """Sample n answers per item, grade them in one batch, and count per set."""
-    prompts = [sp.render(get(tt).solver_prompt(task)) for _, tt, task in items]
-    outs = sp.generator.generate(prompts, n=n, sampling=params)
+    inputs = [sp.solver_input(get(tt), task) for _, tt, task in items]
+    outs = sp.generator.generate([p for p, _ in inputs], n=n, sampling=params)
     from azr.selfplay.rollout import graded_text
 
     closes = sp.cfg.selfplay.end_closes_answer  # graded as training grades
     flat = [
-        (tt, task, graded_text(c, closes))
-        for (_, tt, task), comps in zip(items, outs, strict=True)
+        (tt, task, graded_text(c, closes, prefill))
+        for (_, tt, task), (_, prefill), comps in zip(items, inputs, outs, strict=True)
         for c in comps
     ]
     grades = engine.grade_mixed(executor, flat)
@@ -145,7 +145,7 @@ def _solver_part(
             {
                 "set": key,
                 "item": i,
-                "text": outs[i][k].text,
+                "text": inputs[i][1] + outs[i][k].text,
                 "correct": x.correct,
                 "reason": x.reason,
             }

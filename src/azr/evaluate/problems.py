@@ -68,6 +68,11 @@ class Benchmark(ABC):
         chat template, primed inside `<think>`) rather than text to continue as is."""
         return style == "ours"
 
+    def answer_block(self, problem: Problem, style: PromptStyle = "benchmark") -> str | None:
+        """The fenced block a reasoning prompt's answer goes in (what `--answer-prefill` opens
+        for the model); None: this benchmark's replies have none."""
+        return None
+
     def stop(self, style: PromptStyle = "benchmark") -> tuple[str, ...]:
         """Stop strings for generation."""
         return ("</answer>",) if style == "ours" else ()

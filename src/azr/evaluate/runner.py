@@ -34,6 +34,7 @@ class SampleSettings:
     max_new_tokens: int | None = None
     style: PromptStyle = "benchmark"
     chat: bool = False
+    answer_prefill: bool = False  # reasoning prompts: the reply written up to its answer block
     batch_size: int = 8  # prompts per generate call; 0: 64 on an inference engine, else 8
     seed: int = 0
 
@@ -94,12 +95,16 @@ def sample(
     size = settings.batch_size or (64 if getattr(policy, "name", "") == "vllm" else 8)
     for start in range(0, len(problems), size):
         chunk = problems[start : start + size]
-        prompts = [render(benchmark.prompt(p, settings.style)) for p in chunk]
+        prefills = [_prefill(benchmark, p, settings) for p in chunk]
+        prompts = [
+            render(benchmark.prompt(p, settings.style)) + pre
+            for p, pre in zip(chunk, prefills, strict=True)
+        ]
         # A fresh seed per chunk: reproducible, without repeating one random stream per chunk.
         chunk_sp = replace(sp, seed=None if sp.seed is None else sp.seed + start)
         outs = policy.generate(prompts, n=draws, sampling=chunk_sp)
-        for row in outs:
-            texts = [c.text for c in row]
+        for row, pre in zip(outs, prefills, strict=True):
+            texts = [pre + c.text for c in row]
             raws.append(texts * settings.n if draws == 1 else texts)
         if progress is not None:
             progress(len(chunk))
@@ -108,6 +113,18 @@ def sample(
         for p, row in zip(problems, raws, strict=True)
     ]
     return raws, generations
+
+
+def _prefill(benchmark: Benchmark, problem: Problem, settings: SampleSettings) -> str:
+    """The reply's start written for the model (`--answer-prefill`, reasoning prompts only)."""
+    if not (settings.answer_prefill and benchmark.reasoning_prompt(settings.style)):
+        return ""
+    block = benchmark.answer_block(problem, settings.style)
+    if block is None:
+        return ""
+    from azr.tasks.prompts import answer_prefill
+
+    return answer_prefill(block)
 
 
 def summarize(

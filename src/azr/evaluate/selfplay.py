@@ -93,6 +93,12 @@ class SelfPlayBenchmark(Benchmark):
         """Always rendered like training's prompts (its own prompt is a reasoning prompt)."""
         return True
 
+    def answer_block(self, problem: Problem, style: PromptStyle = "benchmark") -> str | None:
+        """The task type's answer block (its solver prompts are used in either style)."""
+        from azr.tasks.types import get
+
+        return str(get(problem.fields["task_type"]).answer_block)
+
     def stop(self, style: PromptStyle = "benchmark") -> tuple[str, ...]:
         """Self-play prompts end answers with `</answer>`."""
         return ("</answer>",)

@@ -35,8 +35,8 @@ from azr.selfplay.records import IDENTITY_INDUCTION_INPUTS, IDENTITY_PROGRAM, st
 from azr.selfplay.rollout import NewTask, Purpose, Rollout, StepResult, group_metrics
 from azr.tasks import engine
 from azr.tasks.model import Role, Task, TaskType
-from azr.tasks.prompts import PromptRenderer
-from azr.tasks.types import ProposalSettings, get
+from azr.tasks.prompts import PromptRenderer, answer_prefill
+from azr.tasks.types import ProposalSettings, TaskSpec, get
 
 Pool = dict[str, list[Task]]  # tasks by type while seeding (the store is used in steps)
 
@@ -96,6 +96,12 @@ class SelfPlay:
     def render(self, user_text: str) -> str:
         """The full prompt for `user_text` (training's renderer, primed inside `<think>`)."""
         return self.renderer.render(user_text)
+
+    def solver_input(self, spec: TaskSpec, task: Task) -> tuple[str, str]:
+        """The full solver prompt for `task` and the reply's start it ends with (empty unless
+        `selfplay.solver_prefill`: then up to the answer block's opening fence)."""
+        prefill = answer_prefill(spec.answer_block) if self.cfg.selfplay.solver_prefill else ""
+        return self.render(spec.solver_prompt(task)) + prefill, prefill
 
     # ----------------------------------------------------------------- the step
 
@@ -203,9 +209,11 @@ class SelfPlay:
             fresh = [p.task for p in proposals if p.task_type == t and p.task is not None]
             spec = get(t)
             for i, task in enumerate(self._solver_tasks(step, t, fresh)):
-                prompt = self.render(spec.solver_prompt(task))
+                prompt, prefill = self.solver_input(spec, task)
                 rid = f"{step}:{spec.short}:s:{i}"
-                out.append(Rollout(t, Role.SOLVER, Purpose.SOLVE, rid, prompt, task=task))
+                out.append(
+                    Rollout(t, Role.SOLVER, Purpose.SOLVE, rid, prompt, task=task, prefill=prefill)
+                )
         return out
 
     def _solver_tasks(self, step: int, task_type: str, fresh: list[Task]) -> list[Task]:
@@ -233,7 +241,7 @@ class SelfPlay:
         for p in proposals:
             if p.task is None:
                 continue
-            prompt = self.render(p.spec.solver_prompt(p.task))
+            prompt, prefill = self.solver_input(p.spec, p.task)
             group = f"{p.prompt_id}:l0"
             for j in range(self.cfg.selfplay.learnability_samples):
                 rid = f"{p.prompt_id}:l{j}"
@@ -247,6 +255,7 @@ class SelfPlay:
                         task=p.task,
                         group=group,
                         owner=p,
+                        prefill=prefill,
                     )
                 )
         return out

@@ -50,13 +50,15 @@ class NewTask:
         return cls(tt, task, get(tt).dedup_key(task.to_dict()))
 
 
-def graded_text(completion: Completion, end_closes_answer: bool = True) -> str:
-    """What grading and validation read of a completion: with `end_closes_answer`, a reply the
+def graded_text(completion: Completion, end_closes_answer: bool = True, prefill: str = "") -> str:
+    """What grading and validation read of a completion: the reply (`prefill`, the part the
+    prompt wrote for the model, then the completion); with `end_closes_answer`, a reply the
     model ended itself (finish reason "stop", not the token limit) has an open `<answer>`
     closed at its end (`selfplay.end_closes_answer`); otherwise the text as written."""
+    text = prefill + completion.text
     if end_closes_answer and completion.finish_reason == "stop":
-        return close_answer_at_end(completion.text)
-    return completion.text
+        return close_answer_at_end(text)
+    return text
 
 
 @dataclass
@@ -86,6 +88,10 @@ class Rollout:
     advantage: float | None = None
     reason: str = ""
     key: str = ""  # proposer: the new task's dedup key
+    # The reply's start that the prompt wrote for the model (its last characters; solvers with
+    # `selfplay.solver_prefill`): part of the prompt for generation and the update, part of the
+    # reply for grading and the logs.
+    prefill: str = ""
 
     def __post_init__(self) -> None:
         self.group = self.group or self.prompt_id
@@ -97,12 +103,14 @@ class Rollout:
 
     @property
     def text(self) -> str:
-        """The completion text ('' before generation)."""
-        return "" if self.completion is None else self.completion.text
+        """The reply: the prefill and the completion text ('' before generation)."""
+        return "" if self.completion is None else self.prefill + self.completion.text
 
     def graded_text(self, end_closes_answer: bool = True) -> str:
         """The text grading and validation read (see `graded_text`)."""
-        return "" if self.completion is None else graded_text(self.completion, end_closes_answer)
+        if self.completion is None:
+            return ""
+        return graded_text(self.completion, end_closes_answer, self.prefill)
 
     @property
     def n_tokens(self) -> int:

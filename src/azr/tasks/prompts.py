@@ -112,6 +112,13 @@ def worked_example(task_blocks: Sequence[tuple[str, str]], think: str, answer: s
     )
 
 
+def answer_prefill(block: str) -> str:
+    """The start of a solver reply written for the model, after the priming `<think>`: an empty
+    reasoning, `<answer>` and the opening fence of the answer block, so the model writes only the
+    answer (`selfplay.solver_prefill`; measured in docs/results.md, "Fourth session")."""
+    return f"\n</think>\n<answer>\n```{block}\n"
+
+
 def same_form(blocks: str) -> str:
     """The closing instruction after the real task: the order of the reply's parts. (Measured:
     this explicit order doubled the well-formed replies of the 0.5B model over "Reply in the
