@@ -122,7 +122,7 @@ def judge(items: list[dict[str, Any]], texts: list[str], induction_inputs: int) 
     with Executor(SandboxConfig(timeout_s=5)) as ex:
         for role in ("proposer", "solver"):
             fmt = good = total = 0
-            for tt in TaskType:
+            for tt in (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION):
                 idx = [i for i, it in enumerate(items) if it["role"] == role and it["type"] is tt]
                 comps = [texts[i] for i in idx]
                 if role == "proposer":
