@@ -152,6 +152,8 @@ def run_eval(
                 with progress_bar(f"sampling {b.name} [{name}]", len(problems)) as advance:
                     raws, gens = sample(policy, b, problems, settings, advance)
                 info = {**asdict(settings.sampling(b)), "style": settings.style, "n": settings.n}
+                if settings.answer_prefill:
+                    info["answer_prefill"] = True
                 info["stop"] = list(info["stop"])
                 results.append(
                     score_and_summarize(
