@@ -199,6 +199,19 @@ def test_gold_answers_pass_on_the_real_file() -> None:
     assert sum(v[0] for v in ins) == 200
 
 
+def _record_prompts(policy: Any) -> list[str]:
+    """The list every prompt `policy.generate` is given is appended to, from now on."""
+    seen: list[str] = []
+    real = policy.generate
+
+    def spy(prompts: Any, n: int = 1, sampling: Any = None) -> Any:
+        seen.extend(prompts)
+        return real(prompts, n, sampling)
+
+    policy.generate = spy
+    return seen
+
+
 @pytest.mark.parametrize("chat", [False, True])
 def test_evaluation_renders_prompts_as_training_does(chat: bool) -> None:
     """One renderer: `--prompt-style ours` (with or without --chat) sends the model exactly
@@ -210,14 +223,7 @@ def test_evaluation_renders_prompts_as_training_does(chat: bool) -> None:
     problem = Problem("p", {"code": "def f(x):\n    return x", "input": "3", "output": "3"})
     bench = get_benchmark("cruxeval-o")
     policy = ScriptedPolicy(["x"], template="<user>{}</user>")
-    seen: list[str] = []
-    real = policy.generate
-
-    def spy(prompts: Any, n: int = 1, sampling: Any = None) -> Any:
-        seen.extend(prompts)
-        return real(prompts, n, sampling)
-
-    policy.generate = spy  # type: ignore[method-assign]
+    seen = _record_prompts(policy)
     renderer = PromptRenderer("chat" if chat else "base", policy.format_prompt)
     sample(policy, bench, [problem], SampleSettings(style="ours", chat=chat))
     triplet = Triplet("def f(x):\n    return x", "3", "3")
@@ -241,14 +247,7 @@ def test_answer_prefill_starts_our_reply_and_is_graded_with_it(mode: str) -> Non
     bench = get_benchmark(f"cruxeval-{mode[0]}")
     answer = "4" if mode == "output" else "3"
     policy = ScriptedPolicy([f"{answer}\n```\n</answer>"])
-    seen: list[str] = []
-    real = policy.generate
-
-    def spy(prompts: Any, n: int = 1, sampling: Any = None) -> Any:
-        seen.extend(prompts)
-        return real(prompts, n, sampling)
-
-    policy.generate = spy  # type: ignore[method-assign]
+    seen = _record_prompts(policy)
     raws, gens = sample(policy, bench, [problem], SampleSettings(style="ours", answer_prefill=True))
     pre = answer_prefill(mode)
     assert seen[-1].endswith("<think>" + pre)
