@@ -191,8 +191,10 @@ def _none_text(mode: str, fields: dict[str, str]) -> str:
 
 
 def _answer_prefill(mode: str) -> str:
-    """The reply's start up to the answer block's first line: the model writes only the value."""
-    return f"\n</think>\n<answer>\n```{mode}\n"
+    """Training's `selfplay.solver_prefill` for the mode's block: the model writes the value."""
+    from azr.tasks.prompts import answer_prefill
+
+    return answer_prefill(mode)
 
 
 # Experimental solver prompts tried while designing the shipped ones (kept so the table in

@@ -154,6 +154,11 @@ class CruxEval(Benchmark):
         self.name = "cruxeval-o" if mode == "output" else "cruxeval-i"
         self.description = f"CRUXEval {mode} prediction"
 
+    @property
+    def task_type(self) -> str:
+        """The self-play task type whose solver prompt asks our form of the question."""
+        return "deduction" if self.mode == "output" else "abduction"
+
     def load(self, data: Path | None = None, limit: int | None = None) -> list[Problem]:
         """CRUXEval records (`code`, `input`, `output`, `id`) from `data` or `default_path()`."""
         default = default_path()
@@ -176,19 +181,22 @@ class CruxEval(Benchmark):
         """CRUXEval's direct (few-shot, [ANSWER] tags) prompt, or our self-play solver prompt."""
         f = problem.fields
         if style == "ours":
-            from azr.tasks.model import TaskType, Triplet
+            from azr.tasks.model import Triplet
             from azr.tasks.prompts import solver_prompt
 
-            task_type = TaskType.DEDUCTION if self.mode == "output" else TaskType.ABDUCTION
             triplet = Triplet(program=f["code"], input=f["input"], output=f["output"])
-            return solver_prompt(task_type, triplet)
+            return solver_prompt(self.task_type, triplet)
         if self.mode == "output":
             return _OUTPUT_PROMPT.replace("{code}", f["code"]).replace("{input}", f["input"])
         return _INPUT_PROMPT.replace("{code}", f["code"]).replace("{output}", f["output"])
 
     def answer_block(self, problem: Problem, style: PromptStyle = "benchmark") -> str | None:
-        """Our prompt's answer block: ```output (CRUXEval-O) or ```input (-I)."""
-        return self.mode if style == "ours" else None
+        """Our prompt's answer block (the task type's: ```output for -O, ```input for -I)."""
+        if style != "ours":
+            return None
+        from azr.tasks.types import get
+
+        return str(get(self.task_type).answer_block)
 
     def stop(self, style: PromptStyle = "benchmark") -> tuple[str, ...]:
         """`[/ANSWER]` for CRUXEval's prompt, `</answer>` for ours."""
@@ -197,11 +205,9 @@ class CruxEval(Benchmark):
     def extract(self, problem: Problem, text: str, style: PromptStyle = "benchmark") -> str:
         """The output expression (or the `f(...)` call) from a completion."""
         if style == "ours":
-            from azr.tasks.model import TaskType
             from azr.tasks.parsing import extract_solver_answer, parse_completion
 
-            task_type = TaskType.DEDUCTION if self.mode == "output" else TaskType.ABDUCTION
-            answer = extract_solver_answer(parse_completion(text), task_type)
+            answer = extract_solver_answer(parse_completion(text), self.task_type)
             if answer is None:
                 return ""
             return answer if self.mode == "output" else f"f({answer})"
