@@ -346,6 +346,7 @@ def test_update_reports_what_it_read_and_its_matmul_work(prompt_grad: bool) -> N
         heads = [len(c.prompt_token_ids) - 1 for c in comps]
         assert m["read_nograd"] >= max(heads) and m["read_nograd"] <= sum(heads) + max(heads)
         assert m["read_grad"] == 2 * max(len(c.token_ids) for c in comps)
+    assert m["read_reference"] == 0  # no KL term, no reference model
     base = pol.base_model()
     emb = base.get_input_embeddings().weight.numel()
     weights = sum(p.numel() for p in base.parameters())
@@ -354,3 +355,61 @@ def test_update_reports_what_it_read_and_its_matmul_work(prompt_grad: bool) -> N
     expected = (2 * body * m["read_nograd"] + 6 * body * m["read_grad"] + 6 * emb * done) / 1e9
     assert m["gflop"] == pytest.approx(expected)
     assert m["gflop_per_s"] == pytest.approx(m["gflop"] / m["time_s"])
+
+
+@pytest.mark.skipif(DEVICE != "cpu", reason="bf16 autocast on CPU")
+def test_lora_under_autocast_keeps_frozen_layers_in_bf16_with_the_same_update(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import azr.policy.hf as hf
+
+    def build() -> HFPolicy:
+        torch.manual_seed(0)  # the same LoRA initialisation in both
+        return tiny(lora_rank=4, lr=1e-2, amp_cpu=True, prompt_grad=False, kl_coef=0.1)
+
+    pol = build()
+    wrapped = [m.base_layer for m in pol.model.modules() if hasattr(m, "base_layer")]
+    assert wrapped and all(m.weight.dtype == torch.bfloat16 for m in wrapped)
+    assert all(p.dtype == torch.float32 for p in pol.params)  # the adapters train in fp32
+    assert pol.params_dtype == torch.float32 and pol.uses_autocast
+    merged = dict(pol.merged_weights())
+    assert all(t.dtype == torch.float32 for t in merged.values())
+    with monkeypatch.context() as m:  # the same policy, its frozen layers left in fp32
+        m.setattr(hf, "_frozen_layers_to_bf16", lambda model: 0)
+        kept = build()
+    assert all(
+        x.base_layer.weight.dtype == torch.float32
+        for x in kept.model.modules()
+        if hasattr(x, "base_layer")
+    )
+    prompts = [PROMPTS[0], "Predict the input of f where f adds one and returns 5."]
+    rows = pol.generate(prompts, n=2, sampling=SamplingParams(8, seed=1))
+    batch = UpdateBatch([UpdateSample(c, (-1.0) ** i) for i, c in enumerate(sum(rows, []))])
+    for _ in range(2):  # the second update runs the LoRA path with non-zero deltas and a KL
+        got, want = pol.update(batch), kept.update(batch)
+        for key in ("loss", "pg_loss", "kl", "entropy", "grad_norm"):
+            assert got[key] == want[key], key
+    assert got["kl"] > 0
+    for (name, a), (_, b) in zip(
+        pol.model.named_parameters(), kept.model.named_parameters(), strict=True
+    ):
+        if a.requires_grad:
+            assert torch.equal(a, b), name
+
+
+def test_update_counts_the_reference_models_reads_in_its_work() -> None:
+    pol = tiny(prompt_grad=False, micro_batch_size=2, kl_coef=0.1)
+    rows = pol.generate([PROMPTS[0]], n=2, sampling=SamplingParams(6, seed=1))
+    comps = [c for c in rows[0] if c.token_ids]
+    m = pol.update(UpdateBatch([UpdateSample(c, 1.0) for c in comps]))
+    # The reference reads every position the policy reads, prompt and completion columns.
+    assert m["read_reference"] == m["read_nograd"] + m["read_grad"] > 0
+    base = pol.base_model()
+    emb = base.get_input_embeddings().weight.numel()
+    body = sum(p.numel() for p in base.parameters()) - emb
+    if not base.config.tie_word_embeddings:
+        body -= emb
+    nograd = m["read_nograd"] + m["read_reference"]
+    done = m["grad_tokens"]
+    expected = (2 * body * nograd + 6 * body * m["read_grad"] + 8 * emb * done) / 1e9
+    assert m["gflop"] == pytest.approx(expected)

@@ -31,7 +31,7 @@ from azr.policy.base import (
     UpdateSample,
 )
 from azr.policy.generation import cut_at_stop, make_stop_fn, sample_batch
-from azr.policy.losses import clipped_surrogate, entropy_from_logits, k3_kl
+from azr.policy.losses import clipped_surrogate, k3_kl
 
 
 @dataclass
@@ -98,6 +98,25 @@ def _prepare_for_training(model: Any, cfg: HFPolicyConfig) -> Any:
     return model
 
 
+def _frozen_layers_to_bf16(model: Any) -> int:
+    """Store the frozen weights of the LoRA-wrapped linear layers in bf16; return how many
+    values changed dtype. Under bf16 autocast every call casts a linear layer's fp32 weight to
+    bf16 again (autocast caches the casts of trainable weights only): for the 0.5B model that
+    was the largest single cost of a CPU update (`aten::copy_`, 38 % of its profile). The
+    arithmetic is the same (the cast gives the values stored now), the fp32 copies' memory is
+    freed, and merged weights (`HFPolicy.merged_weights`) add the fp32 LoRA delta to them."""
+    moved = 0
+    for module in model.modules():
+        base = getattr(module, "base_layer", None)
+        if not isinstance(base, torch.nn.Linear) or base.weight.requires_grad:
+            continue
+        for param in base.parameters(recurse=False):
+            if param.dtype == torch.float32 and not param.requires_grad:
+                param.data = param.data.to(torch.bfloat16)
+                moved += param.numel()
+    return moved
+
+
 class HFPolicy(Policy):
     """A transformers causal LM behind the `Policy` interface."""
 
@@ -135,6 +154,8 @@ class HFPolicy(Policy):
                 copy.deepcopy(model).to(resolve_dtype(cfg.gen_dtype)).eval().requires_grad_(False)
             )
         self.model = model = _prepare_for_training(model, cfg)
+        if self.is_lora and self.uses_autocast:
+            _frozen_layers_to_bf16(model)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             self.params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
@@ -154,14 +175,20 @@ class HFPolicy(Policy):
         """Whether the trainable parameters are LoRA adapters."""
         return self.config.lora_rank > 0
 
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """bf16 autocast for fp32 weights on CUDA (`amp`) or CPU (`amp_cpu`); else a no-op."""
+    @property
+    def uses_autocast(self) -> bool:
+        """Whether forward passes run under bf16 autocast: fp32 weights on CUDA (`amp`) or
+        CPU (`amp_cpu`)."""
         if self.params_dtype != torch.float32:
-            return contextlib.nullcontext()
-        if self.device.type == "cuda" and self.config.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        if self.device.type == "cpu" and self.config.amp_cpu:
-            return torch.autocast("cpu", dtype=torch.bfloat16)
+            return False
+        if self.device.type == "cuda":
+            return self.config.amp
+        return self.device.type == "cpu" and self.config.amp_cpu
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """bf16 autocast when `uses_autocast`; else a no-op."""
+        if self.uses_autocast:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     @torch.no_grad()
@@ -217,8 +244,9 @@ class HFPolicy(Policy):
 
     @property
     def params_dtype(self) -> torch.dtype:
-        """The dtype of the model's weights."""
-        return next(self.model.parameters()).dtype
+        """The dtype the model was loaded in: its input embeddings' (frozen LoRA-wrapped layers
+        may be stored in bf16 beside fp32 weights, see `_frozen_layers_to_bf16`)."""
+        return self.base_model().get_input_embeddings().weight.dtype
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text` without special tokens (the chat template already has them)."""
@@ -398,29 +426,31 @@ class HFPolicy(Policy):
 
         cache = DynamicCache(config=self.model.config)
         kw = {cache_kwarg(model): cache}
+        # The prompt passes only fill the cache: the decoder alone, without the LM head.
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        body = base.get_decoder()
+        body_kw = {cache_kwarg(body): cache}
         n, common = t["ids"].shape[0], t["pre_ids"].shape[1]
         seen = torch.ones((n, common), dtype=torch.long, device=self.device)
         with self.autocast():
             with torch.no_grad():
                 if common:
-                    model(
+                    body(
                         input_ids=t["pre_ids"],
                         attention_mask=seen[:1],
                         position_ids=torch.arange(common, device=self.device)[None],
                         use_cache=True,
-                        logits_to_keep=1,
-                        **kw,
+                        **body_kw,
                     )
                     cache.batch_repeat_interleave(n)
                 if t["r_ids"].shape[1]:
                     seen = torch.cat([seen, t["r_attn"]], dim=1)
-                    model(
+                    body(
                         input_ids=t["r_ids"],
                         attention_mask=seen,
                         position_ids=t["r_pos"],
                         use_cache=True,
-                        logits_to_keep=1,
-                        **kw,
+                        **body_kw,
                     )
             out = model(
                 input_ids=t["ids"],
@@ -479,12 +509,18 @@ class HFPolicy(Policy):
         # With a separate generation copy the recorded log-probs come from other arithmetic:
         # the ratio is taken against the update's own log-probs (1 at this on-policy step).
         recorded = self._gen_model is None and self.own_logprobs
-        reads = [0, 0]  # positions run through the model: without gradient, with gradient
+        # Positions run through the model: without gradient, with gradient, and by the
+        # reference model (the KL term: every position again, without gradient).
+        reads = [0, 0, 0]
         for mb in self._micro_batches(samples, by_prompt=split):
             t = self._split_tensors(mb) if split else self._tensors(mb)
             if split:
                 reads[0] += t["pre_ids"].shape[1] + t["r_ids"].numel()
             reads[1] += t["ids"].numel()
+            if cfg.kl_coef > 0:
+                reads[2] += t["ids"].numel() + (
+                    t["pre_ids"].shape[1] + t["r_ids"].numel() if split else 0
+                )
             if not recorded:
                 t["sampler"], t["old"] = t["old"], torch.full_like(t["old"], float("nan"))
             self._accumulate(t, total, sums, devs)
@@ -520,24 +556,29 @@ class HFPolicy(Policy):
         self, samples: list[UpdateSample], reads: list[int], elapsed: float
     ) -> dict[str, float]:
         """What the update computed, to hold against the matmul limit: positions read without
-        and with gradient (padding included) against the sequences' own tokens, and the matmul
-        work they cost (an estimate, see `_update_gflop`) and its rate."""
+        and with gradient (padding included) and by the reference model, against the sequences'
+        own tokens, and the matmul work they cost (an estimate, see `_update_gflop`) and its
+        rate."""
         own = sum(len(s.completion.prompt_token_ids) + len(s.completion.token_ids) for s in samples)
         completion = sum(len(s.completion.token_ids) for s in samples)
-        work = self._update_gflop(reads[0], reads[1], completion)
+        work = self._update_gflop(reads[0] + reads[2], reads[1], completion, reads[2] > 0)
         return {
             "read_nograd": float(reads[0]),
             "read_grad": float(reads[1]),
+            "read_reference": float(reads[2]),
             "grad_tokens": float(completion),  # read_grad less this is padding
             "sequence_tokens": float(own),
             "gflop": work,
             "gflop_per_s": work / elapsed if elapsed > 0 else 0.0,
         }
 
-    def _update_gflop(self, nograd: int, grad: int, completion: int) -> float:
+    def _update_gflop(
+        self, nograd: int, grad: int, completion: int, reference: bool = False
+    ) -> float:
         """Matmul work of an update in GFLOP: 2 x (weights used per position) per position
-        read without gradient, 6 x per position with gradient (forward and backward), the
-        output layer only where logits are taken (the completion tokens). Attention scores
+        read without gradient (the reference model's included), 6 x per position with
+        gradient (forward and backward), the output layer only where logits are taken (the
+        completion tokens: 6 x for the policy, 2 x more for the `reference`). Attention scores
         and elementwise work are left out (small beside the weights at these lengths)."""
         base = self.base_model()
         emb = base.get_input_embeddings().weight
@@ -547,7 +588,8 @@ class HFPolicy(Policy):
         body = weights - emb.numel()
         if getattr(base.config, "tie_word_embeddings", False) is False:
             body -= head  # an untied output layer is counted apart, below
-        return (2.0 * body * nograd + 6.0 * body * grad + 6.0 * head * completion) / 1e9
+        head_work = (6.0 + (2.0 if reference else 0.0)) * head * completion
+        return (2.0 * body * nograd + 6.0 * body * grad + head_work) / 1e9
 
     def _update_samples(self, batch: UpdateBatch) -> tuple[list[UpdateSample], int]:
         """The samples with tokens (prompt ids filled in) and the token count to divide by."""
@@ -584,9 +626,10 @@ class HFPolicy(Policy):
         if cfg.entropy_coef > 0:
             ent = -(logp_all.exp() * logp_all).sum(-1)
             loss_tok = loss_tok - cfg.entropy_coef * ent
-        else:
+        else:  # reported only: from the log-probs at hand, not a second log-softmax
             with torch.no_grad():
-                ent = entropy_from_logits(logits.detach())
+                lp = logp_all.detach()
+                ent = -(lp.exp() * lp).sum(-1)
         if cfg.kl_coef > 0:
             kl = k3_kl(logp, self._reference_logp(t))
             loss_tok = loss_tok + cfg.kl_coef * kl

@@ -43,9 +43,3 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     """Schulman's k3 estimator of KL(policy || reference) per token: e^d - d - 1, d = ref - logp."""
     d = (ref_logp - logp).clamp(-10.0, 10.0)
     return d.exp() - d - 1.0
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of the softmax distribution at every position."""
-    logp = logits.log_softmax(dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1)
