@@ -84,6 +84,9 @@ def test_scripted_run_grows_buffers_and_rewards(tmp_path: Path, executor_factory
     assert len(policy.batches) == 3
     assert len(policy.batches[0].samples) == 6 * 3
     assert any(abs(s.advantage) > 0 for s in policy.batches[-1].samples)
+    # Each trained response is labelled with its role (the update reports entropy per role).
+    assert {s.group for s in policy.batches[0].samples} == {"proposer", "solver"}
+    assert sum(s.group == "proposer" for s in policy.batches[0].samples) == 3 * 3
     samples = read_jsonl(run / "samples.jsonl")
     trained = {(s["task_type"], s["role"]) for s in samples if s["purpose"] in ("propose", "solve")}
     assert trained == GROUPS

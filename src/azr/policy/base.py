@@ -79,6 +79,9 @@ class UpdateSample:
 
     completion: Completion
     advantage: float
+    # A label (e.g. the role that wrote it): a policy that can, reports per-label statistics
+    # of the update (`HFPolicy`: the entropy of each label's tokens, "entropy/<group>").
+    group: str = ""
 
 
 @dataclass

@@ -512,6 +512,7 @@ class HFPolicy(Policy):
         # Positions run through the model: without gradient, with gradient, and by the
         # reference model (the KL term: every position again, without gradient).
         reads = [0, 0, 0]
+        by_group: dict[str, list[Any]] = {}  # group -> [entropy sum, tokens]
         for mb in self._micro_batches(samples, by_prompt=split):
             t = self._split_tensors(mb) if split else self._tensors(mb)
             if split:
@@ -523,7 +524,12 @@ class HFPolicy(Policy):
                 )
             if not recorded:
                 t["sampler"], t["old"] = t["old"], torch.full_like(t["old"], float("nan"))
-            self._accumulate(t, total, sums, devs)
+            row_ent = self._accumulate(t, total, sums, devs)
+            for s, (ent, n) in zip(mb, row_ent, strict=True):
+                if s.group:
+                    by_group.setdefault(s.group, [0.0, 0])
+                    by_group[s.group][0] += ent
+                    by_group[s.group][1] += n
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         finite = bool(torch.isfinite(grad_norm))
         if finite:  # a non-finite gradient would wreck the weights: skip the step instead
@@ -540,6 +546,8 @@ class HFPolicy(Policy):
             metrics["sampler_ratio_dev_max"] = float(dev.max())
         if cfg.kl_coef <= 0:
             metrics.pop("kl")
+        for group, (ent_sum, n) in sorted(by_group.items()):
+            metrics[f"entropy/{group}"] = ent_sum / max(n, 1)
         elapsed = time.perf_counter() - t0
         metrics.update(
             grad_norm=float(grad_norm),
@@ -608,10 +616,10 @@ class HFPolicy(Policy):
         total: int,
         sums: dict[str, float],
         devs: list[torch.Tensor],
-    ) -> None:
+    ) -> list[tuple[float, int]]:
         """Forward and backward one micro-batch (loss already divided by `total`); add its
         statistics to `sums`, and to `devs` the sampler's |ratio - 1| per token when `t` has
-        the sampler's log-probs ("sampler")."""
+        the sampler's log-probs ("sampler"). Returns each row's entropy sum and token count."""
         cfg = self.config
         mask = t["mask"]
         logits = self._logits(self.model, t)
@@ -640,12 +648,15 @@ class HFPolicy(Policy):
             d = logp.detach() - old
             sums["loss"] += float(loss.detach()) * total
             sums["pg_loss"] += float((pg.detach() * mask).sum())
-            sums["entropy"] += float((ent.detach() * mask).sum())
+            row_ent = (ent.detach() * mask).sum(-1)
+            sums["entropy"] += float(row_ent.sum())
             sums["clip_frac"] += float((clipped.float() * mask).sum())
             sums["approx_kl"] += float((((d.exp() - 1) - d) * mask).sum())
             if "sampler" in t:
                 have = (mask > 0) & ~torch.isnan(t["sampler"])
                 devs.append((logp.detach() - t["sampler"])[have].exp().sub(1).abs())
+        counts = mask.sum(-1)
+        return [(float(e), int(n)) for e, n in zip(row_ent, counts, strict=True)]
 
     @torch.no_grad()
     def token_logprobs(self, completion: Completion) -> list[float]:

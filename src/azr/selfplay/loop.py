@@ -328,12 +328,18 @@ class SelfPlay:
         for r, a in zip(trained, adv, strict=True):
             r.advantage = float(a)
         pairs = [
-            (r.completion, float(a)) for r, a in zip(trained, adv, strict=True) if r.completion
+            (r.completion, float(a), r.role)
+            for r, a in zip(trained, adv, strict=True)
+            if r.completion
         ]
         # The loss is a token mean over every trained response, skipped ones included, so
         # skipping zero-advantage responses leaves the policy gradient exactly as it was.
-        norm = sum(len(c.token_ids) for c, _ in pairs)
-        samples = [UpdateSample(c, a) for c, a in pairs if a != 0.0 or not sp.skip_zero_advantage]
+        norm = sum(len(c.token_ids) for c, _, _ in pairs)
+        samples = [
+            UpdateSample(c, a, group=role)  # the update's entropy is reported per role too
+            for c, a, role in pairs
+            if a != 0.0 or not sp.skip_zero_advantage
+        ]
         with (
             self.progress.phase(f"step {step}: updating on {len(samples)} responses"),
             self.timer.phase("update"),
