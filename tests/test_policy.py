@@ -418,17 +418,20 @@ def test_update_counts_the_reference_models_reads_in_its_work() -> None:
 def test_update_reports_the_entropy_of_each_group() -> None:
     pol = tiny(prompt_grad=False, micro_batch_size=2)
     rows = pol.generate(PROMPTS, n=2, sampling=SamplingParams(6, seed=1))
-    comps = [c for row in rows for c in row if c.token_ids]
-    groups = ["proposer", "solver", "proposer", ""][: len(comps)]
-    m = pol.update(UpdateBatch([UpdateSample(c, 1.0, g) for c, g in zip(comps, groups)]))
-    assert set(k for k in m if k.startswith("entropy/")) == {"entropy/proposer", "entropy/solver"}
-    # Per-token means: the labelled groups and the unlabelled row add up to the whole.
-    alone = tiny(prompt_grad=False, micro_batch_size=2)
-    unl = [c for c, g in zip(comps, groups) if not g]
-    n = {g: sum(len(c.token_ids) for c, h in zip(comps, groups) if h == g) for g in set(groups)}
-    rest = 0.0
-    if unl:
-        rest = alone.update(UpdateBatch([UpdateSample(c, 1.0) for c in unl]))["entropy"] * n[""]
-    whole = m["entropy/proposer"] * n["proposer"] + m["entropy/solver"] * n["solver"] + rest
-    assert whole == pytest.approx(m["entropy"] * sum(n.values()), rel=1e-4)
-    assert 0 < m["entropy/proposer"] and 0 < m["entropy/solver"]
+    comps = [c for row in rows for c in row if c.token_ids][:3]
+    assert len(comps) == 3
+    groups = ["proposer", "solver", "proposer"]
+    batch = [UpdateSample(c, 1.0, g) for c, g in zip(comps, groups, strict=True)]
+    m = pol.update(UpdateBatch(batch))
+    assert {k for k in m if k.startswith("entropy/")} == {"entropy/proposer", "entropy/solver"}
+    assert m["entropy/proposer"] > 0 and m["entropy/solver"] > 0
+    # Per-token means: the groups' entropies, weighted by their tokens, give the whole.
+    n = {
+        g: sum(len(c.token_ids) for c, h in zip(comps, groups, strict=True) if h == g)
+        for g in groups
+    }
+    whole = m["entropy/proposer"] * n["proposer"] + m["entropy/solver"] * n["solver"]
+    assert whole == pytest.approx(m["entropy"] * sum(n.values()), rel=1e-5)
+    # Unlabelled samples are in the whole only.
+    plain = tiny(prompt_grad=False).update(UpdateBatch([UpdateSample(c, 1.0) for c in comps]))
+    assert not any(k.startswith("entropy/") for k in plain)

@@ -505,31 +505,7 @@ class HFPolicy(Policy):
         # |ratio - 1| per token between the update's log-probs and the sampler's recorded ones,
         # when the sampler is another copy or engine (reported, not used by the loss).
         devs: list[torch.Tensor] = []
-        split = not cfg.prompt_grad and all(len(s.completion.prompt_token_ids) > 1 for s in samples)
-        # With a separate generation copy the recorded log-probs come from other arithmetic:
-        # the ratio is taken against the update's own log-probs (1 at this on-policy step).
-        recorded = self._gen_model is None and self.own_logprobs
-        # Positions run through the model: without gradient, with gradient, and by the
-        # reference model (the KL term: every position again, without gradient).
-        reads = [0, 0, 0]
-        by_group: dict[str, list[Any]] = {}  # group -> [entropy sum, tokens]
-        for mb in self._micro_batches(samples, by_prompt=split):
-            t = self._split_tensors(mb) if split else self._tensors(mb)
-            if split:
-                reads[0] += t["pre_ids"].shape[1] + t["r_ids"].numel()
-            reads[1] += t["ids"].numel()
-            if cfg.kl_coef > 0:
-                reads[2] += t["ids"].numel() + (
-                    t["pre_ids"].shape[1] + t["r_ids"].numel() if split else 0
-                )
-            if not recorded:
-                t["sampler"], t["old"] = t["old"], torch.full_like(t["old"], float("nan"))
-            row_ent = self._accumulate(t, total, sums, devs)
-            for s, (ent, n) in zip(mb, row_ent, strict=True):
-                if s.group:
-                    by_group.setdefault(s.group, [0.0, 0])
-                    by_group[s.group][0] += ent
-                    by_group[s.group][1] += n
+        reads, by_group = self._backward(samples, total, sums, devs)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
         finite = bool(torch.isfinite(grad_norm))
         if finite:  # a non-finite gradient would wreck the weights: skip the step instead
@@ -559,6 +535,44 @@ class HFPolicy(Policy):
             **self._work_metrics(samples, reads, elapsed),
         )
         return metrics
+
+    def _backward(
+        self,
+        samples: list[UpdateSample],
+        total: int,
+        sums: dict[str, float],
+        devs: list[torch.Tensor],
+    ) -> tuple[list[int], dict[str, list[Any]]]:
+        """Forward and backward every micro-batch (gradients accumulate; see `_accumulate`).
+        Returns the positions read (without gradient, with gradient, by the reference model)
+        and each sample group's entropy sum and token count."""
+        cfg = self.config
+        split = not cfg.prompt_grad and all(len(s.completion.prompt_token_ids) > 1 for s in samples)
+        # With a separate generation copy the recorded log-probs come from other arithmetic:
+        # the ratio is taken against the update's own log-probs (1 at this on-policy step).
+        recorded = self._gen_model is None and self.own_logprobs
+        # Positions run through the model: without gradient, with gradient, and by the
+        # reference model (the KL term: every position again, without gradient).
+        reads = [0, 0, 0]
+        by_group: dict[str, list[Any]] = {}  # group -> [entropy sum, tokens]
+        for mb in self._micro_batches(samples, by_prompt=split):
+            t = self._split_tensors(mb) if split else self._tensors(mb)
+            if split:
+                reads[0] += t["pre_ids"].shape[1] + t["r_ids"].numel()
+            reads[1] += t["ids"].numel()
+            if cfg.kl_coef > 0:
+                reads[2] += t["ids"].numel() + (
+                    t["pre_ids"].shape[1] + t["r_ids"].numel() if split else 0
+                )
+            if not recorded:
+                t["sampler"], t["old"] = t["old"], torch.full_like(t["old"], float("nan"))
+            row_ent = self._accumulate(t, total, sums, devs)
+            for s, (ent, n) in zip(mb, row_ent, strict=True):
+                if s.group:
+                    by_group.setdefault(s.group, [0.0, 0])
+                    by_group[s.group][0] += ent
+                    by_group[s.group][1] += n
+        return reads, by_group
 
     def _work_metrics(
         self, samples: list[UpdateSample], reads: list[int], elapsed: float
