@@ -423,15 +423,15 @@ def test_update_reports_the_entropy_of_each_group() -> None:
     groups = ["proposer", "solver", "proposer"]
     batch = [UpdateSample(c, 1.0, g) for c, g in zip(comps, groups, strict=True)]
     m = pol.update(UpdateBatch(batch))
-    assert {k for k in m if k.startswith("entropy/")} == {"entropy/proposer", "entropy/solver"}
-    assert m["entropy/proposer"] > 0 and m["entropy/solver"] > 0
+    assert {k for k in m if k.startswith("entropy_")} == {"entropy_proposer", "entropy_solver"}
+    assert m["entropy_proposer"] > 0 and m["entropy_solver"] > 0
     # Per-token means: the groups' entropies, weighted by their tokens, give the whole.
     n = {
         g: sum(len(c.token_ids) for c, h in zip(comps, groups, strict=True) if h == g)
         for g in groups
     }
-    whole = m["entropy/proposer"] * n["proposer"] + m["entropy/solver"] * n["solver"]
+    whole = m["entropy_proposer"] * n["proposer"] + m["entropy_solver"] * n["solver"]
     assert whole == pytest.approx(m["entropy"] * sum(n.values()), rel=1e-5)
     # Unlabelled samples are in the whole only.
     plain = tiny(prompt_grad=False).update(UpdateBatch([UpdateSample(c, 1.0) for c in comps]))
-    assert not any(k.startswith("entropy/") for k in plain)
+    assert not any(k.startswith("entropy_") for k in plain)

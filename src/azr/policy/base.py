@@ -80,7 +80,7 @@ class UpdateSample:
     completion: Completion
     advantage: float
     # A label (e.g. the role that wrote it): a policy that can, reports per-label statistics
-    # of the update (`HFPolicy`: the entropy of each label's tokens, "entropy/<group>").
+    # of the update (`HFPolicy`: the entropy of each label's tokens, "entropy_<group>").
     group: str = ""
 
 

@@ -523,7 +523,7 @@ class HFPolicy(Policy):
         if cfg.kl_coef <= 0:
             metrics.pop("kl")
         for group, (ent_sum, n) in sorted(by_group.items()):
-            metrics[f"entropy/{group}"] = ent_sum / max(n, 1)
+            metrics[f"entropy_{group}"] = ent_sum / max(n, 1)
         elapsed = time.perf_counter() - t0
         metrics.update(
             grad_norm=float(grad_norm),
