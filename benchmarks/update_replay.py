@@ -24,8 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-PREFILL_HEAD = "\n</think>\n<answer>\n```"
-
 
 def step_samples(run: Path, step: int) -> list[dict[str, Any]]:
     out = []
@@ -39,11 +37,17 @@ def step_samples(run: Path, step: int) -> list[dict[str, Any]]:
     return out
 
 
-def split_prefill(prompt: str, reply: str) -> tuple[str, str]:
-    """(prompt + prefill, generated part) for a reply that starts with the answer prefill."""
-    if reply.startswith(PREFILL_HEAD):
-        cut = reply.index("\n", len(PREFILL_HEAD)) + 1
-        return prompt + reply[:cut], reply[cut:]
+def split_prefill(record: dict[str, Any]) -> tuple[str, str]:
+    """(prompt + prefill, generated part) of a recorded response: a solver reply that starts
+    with its task type's answer prefill (`selfplay.solver_prefill`) has it moved to the prompt."""
+    from azr.tasks.prompts import answer_prefill
+    from azr.tasks.types import get
+
+    prompt, reply = record["prompt"], record["completion"]
+    if record.get("role") == "solver":
+        prefill = answer_prefill(str(get(record["task_type"]).answer_block))
+        if reply.startswith(prefill):
+            return prompt + prefill, reply[len(prefill) :]
     return prompt, reply
 
 
@@ -52,7 +56,7 @@ def build_batch(policy: Any, records: list[dict[str, Any]]) -> Any:
 
     samples = []
     for i, r in enumerate(records):
-        prompt, reply = split_prefill(r["prompt"], r["completion"])
+        prompt, reply = split_prefill(r)
         ids = policy.tokenizer(reply, add_special_tokens=False)["input_ids"]
         if not ids:
             continue
@@ -100,7 +104,7 @@ def main() -> None:
     random.seed(0)
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    policy = build_policy(cfg)
+    policy: Any = build_policy(cfg)  # the embedded HFPolicy (its config is changed below)
     load_s = time.perf_counter() - t0
     batch = build_batch(policy, step_samples(args.run, args.step))
     variants = []

@@ -31,7 +31,7 @@ from azr.policy.base import (
     UpdateSample,
 )
 from azr.policy.generation import cut_at_stop, make_stop_fn, sample_batch
-from azr.policy.losses import clipped_surrogate, k3_kl
+from azr.policy.losses import clipped_surrogate, entropy, k3_kl
 
 
 @dataclass
@@ -98,23 +98,19 @@ def _prepare_for_training(model: Any, cfg: HFPolicyConfig) -> Any:
     return model
 
 
-def _frozen_layers_to_bf16(model: Any) -> int:
-    """Store the frozen weights of the LoRA-wrapped linear layers in bf16; return how many
-    values changed dtype. Under bf16 autocast every call casts a linear layer's fp32 weight to
+def _frozen_layers_to_bf16(model: Any) -> None:
+    """Store the frozen weights of the LoRA-wrapped linear layers in bf16. Under bf16 autocast every call casts a linear layer's fp32 weight to
     bf16 again (autocast caches the casts of trainable weights only): for the 0.5B model that
     was the largest single cost of a CPU update (`aten::copy_`, 38 % of its profile). The
     arithmetic is the same (the cast gives the values stored now), the fp32 copies' memory is
     freed, and merged weights (`HFPolicy.merged_weights`) add the fp32 LoRA delta to them."""
-    moved = 0
     for module in model.modules():
         base = getattr(module, "base_layer", None)
-        if not isinstance(base, torch.nn.Linear) or base.weight.requires_grad:
+        if not isinstance(base, torch.nn.Linear):
             continue
         for param in base.parameters(recurse=False):
             if param.dtype == torch.float32 and not param.requires_grad:
                 param.data = param.data.to(torch.bfloat16)
-                moved += param.numel()
-    return moved
 
 
 class HFPolicy(Policy):
@@ -557,21 +553,19 @@ class HFPolicy(Policy):
         by_group: dict[str, list[Any]] = {}  # group -> [entropy sum, tokens]
         for mb in self._micro_batches(samples, by_prompt=split):
             t = self._split_tensors(mb) if split else self._tensors(mb)
-            if split:
-                reads[0] += t["pre_ids"].shape[1] + t["r_ids"].numel()
+            nograd = t["pre_ids"].shape[1] + t["r_ids"].numel() if split else 0
+            reads[0] += nograd
             reads[1] += t["ids"].numel()
             if cfg.kl_coef > 0:
-                reads[2] += t["ids"].numel() + (
-                    t["pre_ids"].shape[1] + t["r_ids"].numel() if split else 0
-                )
+                reads[2] += nograd + t["ids"].numel()
             if not recorded:
                 t["sampler"], t["old"] = t["old"], torch.full_like(t["old"], float("nan"))
             row_ent = self._accumulate(t, total, sums, devs)
             for s, (ent, n) in zip(mb, row_ent, strict=True):
                 if s.group:
-                    by_group.setdefault(s.group, [0.0, 0])
-                    by_group[s.group][0] += ent
-                    by_group[s.group][1] += n
+                    acc = by_group.setdefault(s.group, [0.0, 0])
+                    acc[0] += ent
+                    acc[1] += n
         return reads, by_group
 
     def _work_metrics(
@@ -646,12 +640,11 @@ class HFPolicy(Policy):
         )
         loss_tok = pg
         if cfg.entropy_coef > 0:
-            ent = -(logp_all.exp() * logp_all).sum(-1)
+            ent = entropy(logp_all)
             loss_tok = loss_tok - cfg.entropy_coef * ent
         else:  # reported only: from the log-probs at hand, not a second log-softmax
             with torch.no_grad():
-                lp = logp_all.detach()
-                ent = -(lp.exp() * lp).sum(-1)
+                ent = entropy(logp_all)
         if cfg.kl_coef > 0:
             kl = k3_kl(logp, self._reference_logp(t))
             loss_tok = loss_tok + cfg.kl_coef * kl

@@ -43,3 +43,8 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     """Schulman's k3 estimator of KL(policy || reference) per token: e^d - d - 1, d = ref - logp."""
     d = (ref_logp - logp).clamp(-10.0, 10.0)
     return d.exp() - d - 1.0
+
+
+def entropy(logp: torch.Tensor) -> torch.Tensor:
+    """Entropy of the distribution at every position, from its log-probabilities."""
+    return -(logp.exp() * logp).sum(dim=-1)
